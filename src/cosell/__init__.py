@@ -1,0 +1,15 @@
+"""Co-sell warehouse: landing, quality gates, dbt build, publishing and partner payouts."""
+
+import os
+
+# The product never phones home: telemetry of every component is off unless an operator
+# explicitly turns it back on in the environment.
+for _name, _value in {
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    "DO_NOT_TRACK": "1",
+    "SCARF_ANALYTICS": "false",
+    "GX_ANALYTICS_ENABLED": "False",
+    "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+    "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+}.items():
+    os.environ.setdefault(_name, _value)

@@ -1,0 +1,122 @@
+"""The `cosell` command line (SPEC section 7): parses arguments and calls the package functions."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import sys
+from pathlib import Path
+
+from cosell.config import Settings
+from cosell.errors import CosellError
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def _period(text: str) -> str:
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a period YYYY-MM")
+    return text
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cosell", description="Co-sell warehouse and payout pipeline")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="write deterministic synthetic extracts")
+    gen.add_argument("--out", type=Path, required=True)
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--start", type=_date, default=dt.date(2026, 1, 1))
+    gen.add_argument("--days", type=_positive, default=180)
+    gen.add_argument("--partners", type=_positive, default=200)
+    gen.add_argument("--deals", type=_positive, default=5000)
+
+    land = sub.add_parser("land", help="land new extract files from an inbox")
+    land.add_argument("--inbox", type=Path, required=True)
+
+    sub.add_parser("build", help="dbt build: models and their tests")
+
+    check = sub.add_parser("check", help="run a quality gate")
+    check.add_argument("stage", choices=("raw", "marts"))
+
+    run = sub.add_parser("run", help="the nightly run: land, gate, build, gate, publish")
+    run.add_argument("--inbox", type=Path, required=True)
+
+    pay = sub.add_parser("payouts", help="payout periods")
+    pay_sub = pay.add_subparsers(dest="payouts_command", required=True)
+    for name in ("run", "approve"):
+        p = pay_sub.add_parser(name)
+        p.add_argument("--period", type=_period, required=True)
+        p.add_argument("--out", type=Path, required=True)
+        if name == "approve":
+            p.add_argument("--by", default=None, help="who approves (default: the login name)")
+
+    sub.add_parser("demo", help="sample extracts, the nightly run and a payout period")
+    return parser
+
+
+def dispatch(args: argparse.Namespace, settings: Settings) -> str:
+    """Run one command; returns the summary line printed on success."""
+    if args.command == "generate":
+        from cosell.generate import generate
+
+        return generate(
+            args.out, seed=args.seed, start=args.start, days=args.days, partners=args.partners, deals=args.deals
+        ).describe()
+    if args.command == "land":
+        from cosell.landing import land
+
+        return land(args.inbox, settings).describe()
+    if args.command == "build":
+        from cosell.build import build
+
+        return build(settings).describe()
+    if args.command == "check":
+        from cosell.gates import check
+
+        return check(args.stage, settings).describe()
+    if args.command == "run":
+        from cosell.nightly import run_nightly
+
+        return run_nightly(args.inbox, settings).describe()
+    if args.command == "payouts":
+        from cosell.payouts import lifecycle
+
+        if args.payouts_command == "run":
+            return lifecycle.run_period(args.period, args.out, settings).describe()
+        return lifecycle.approve_period(args.period, args.out, settings, approved_by=args.by).describe()
+    if args.command == "demo":
+        from cosell.demo import demo
+
+        return demo(settings).describe()
+    raise AssertionError(args.command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        print(dispatch(args, Settings.from_env()))
+    except CosellError as error:
+        print(f"cosell: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""DuckDB connections configured the one way the pipeline uses them (UTC, threads, memory, spill)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from cosell.config import Settings
+
+
+class WarehouseMissing(RuntimeError):
+    """The warehouse file a read-only step needs does not exist."""
+
+
+def connect(settings: Settings, path: Path | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    path = Path(path or settings.warehouse)
+    if read_only and not path.exists():
+        raise WarehouseMissing(f"warehouse {path} does not exist: run `cosell land` or `cosell run` first")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    settings.temp_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(
+        str(path),
+        read_only=read_only,
+        config={
+            "threads": settings.duckdb_threads,
+            "memory_limit": settings.duckdb_memory_limit,
+            "temp_directory": str(settings.temp_dir),
+        },
+    )
+    con.execute("SET TimeZone = 'UTC'")
+    return con
