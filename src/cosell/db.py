@@ -7,9 +7,10 @@ from pathlib import Path
 import duckdb
 
 from cosell.config import Settings
+from cosell.errors import CosellError
 
 
-class WarehouseMissing(RuntimeError):
+class WarehouseMissing(CosellError):
     """The warehouse file a read-only step needs does not exist."""
 
 
@@ -19,14 +20,19 @@ def connect(settings: Settings, path: Path | None = None, read_only: bool = Fals
         raise WarehouseMissing(f"warehouse {path} does not exist: run `cosell land` or `cosell run` first")
     path.parent.mkdir(parents=True, exist_ok=True)
     settings.temp_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(
-        str(path),
-        read_only=read_only,
-        config={
-            "threads": settings.duckdb_threads,
-            "memory_limit": settings.duckdb_memory_limit,
-            "temp_directory": str(settings.temp_dir),
-        },
-    )
+    try:
+        con = duckdb.connect(
+            str(path),
+            read_only=read_only,
+            config={
+                "threads": settings.duckdb_threads,
+                "memory_limit": settings.duckdb_memory_limit,
+                "temp_directory": str(settings.temp_dir),
+            },
+        )
+    except duckdb.IOException as error:
+        if "lock" in str(error).lower():
+            raise CosellError(f"warehouse {path} is in use by another process; try again when it has finished") from None
+        raise CosellError(f"cannot open warehouse {path}: {' '.join(str(error).split())[:200]}") from None
     con.execute("SET TimeZone = 'UTC'")
     return con
