@@ -1,0 +1,52 @@
+"""`cosell demo`: sample extracts, the nightly run and a DRAFT payout period, on the embedded default."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from cosell.config import Settings
+from cosell.generate import generate
+from cosell.nightly import run_nightly
+from cosell.payouts.lifecycle import run_period
+
+SAMPLE = {"seed": 7, "start": dt.date(2026, 1, 1), "days": 120, "partners": 150, "deals": 3000}
+
+
+def last_closed_period(as_of: dt.date) -> str:
+    """The latest calendar month whose last day is on or before as_of (YYYY-MM)."""
+    if (as_of + dt.timedelta(days=1)).day == 1:
+        return f"{as_of:%Y-%m}"
+    previous = as_of.replace(day=1) - dt.timedelta(days=1)
+    return f"{previous:%Y-%m}"
+
+
+@dataclass
+class DemoSummary:
+    lines: list[str]
+
+    def describe(self) -> str:
+        return "\n".join(self.lines)
+
+
+def demo(settings: Settings) -> DemoSummary:
+    inbox = settings.home / "sample_inbox"
+    generated = generate(inbox, **SAMPLE)
+    nightly = run_nightly(inbox, settings)
+    as_of = SAMPLE["start"] + dt.timedelta(days=SAMPLE["days"] - 1)
+    period = last_closed_period(as_of)
+    payout_dir = settings.home / "payouts"
+    payouts = run_period(period, payout_dir, settings)
+    return DemoSummary(
+        [
+            generated.describe(),
+            nightly.describe(),
+            payouts.describe(),
+            f"sample extracts:   {inbox}",
+            f"warehouse:         {settings.warehouse}",
+            f"published for BI:  {settings.published}",
+            f"payout files:      {Path(payout_dir) / period}",
+            f"reports:           {settings.reports_dir}",
+        ]
+    )
