@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cosell.config import Settings
+from cosell.db import connect
+from cosell.raw_schema import as_of_date
 from cosell.generate import generate
 from cosell.nightly import run_nightly
 from cosell.payouts.lifecycle import run_period
@@ -34,8 +36,8 @@ def demo(settings: Settings) -> DemoSummary:
     inbox = settings.home / "sample_inbox"
     generated = generate(inbox, **SAMPLE)
     nightly = run_nightly(inbox, settings)
-    as_of = SAMPLE["start"] + dt.timedelta(days=SAMPLE["days"] - 1)
-    period = last_closed_period(as_of)
+    with connect(settings, read_only=True) as con:
+        period = last_closed_period(as_of_date(con))
     payout_dir = settings.home / "payouts"
     payouts = run_period(period, payout_dir, settings)
     return DemoSummary(

@@ -15,7 +15,7 @@ from cosell.contract import FEEDS, LINEAGE_COLUMNS, Feed
 from cosell.db import connect
 from cosell.errors import CosellError
 from cosell.inbox import InboxFile, UnreadableFile
-from cosell.raw_schema import create_raw_schema
+from cosell.raw_schema import as_of_date, create_raw_schema
 from cosell.row_checks import csv_render, ident, literal, reason_expression, typed
 
 LINEAGE_NAMES = {name for name, _ in LINEAGE_COLUMNS}
@@ -68,9 +68,7 @@ def land(inbox: Path, settings: Settings) -> LandSummary:
             summary.files[outcome.status] += 1
             summary.rows_landed += outcome.rows_landed
             summary.rows_rejected += outcome.rows_rejected
-        summary.as_of_date = con.execute(
-            "SELECT max(business_date) FROM raw.load_audit WHERE status = 'LANDED'"
-        ).fetchone()[0]
+        summary.as_of_date = as_of_date(con)
         return summary
     finally:
         con.close()

@@ -10,6 +10,7 @@ from pathlib import Path
 from cosell.config import Settings
 from cosell.db import connect
 from cosell.errors import CosellError
+from cosell.raw_schema import as_of_date
 from cosell.row_checks import ident, literal
 
 PUBLISHED_SCHEMAS = ("marts", "payouts")
@@ -54,9 +55,7 @@ def publish(settings: Settings) -> PublishSummary:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
         for schema, name in tables:
             con.execute(f"CREATE TABLE {ident(schema)}.{ident(name)} AS SELECT * FROM wh.{ident(schema)}.{ident(name)}")
-        as_of = con.execute(
-            "SELECT max(business_date) FROM wh.raw.load_audit WHERE status = 'LANDED'"
-        ).fetchone()[0]
+        as_of = as_of_date(con, "wh")
         con.execute("CREATE SCHEMA meta")
         con.execute(
             "CREATE TABLE meta.publication AS SELECT ?::DATE AS as_of_date, ?::TIMESTAMP AS published_at",

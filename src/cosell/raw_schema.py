@@ -49,3 +49,11 @@ def create_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(feed_table_ddl(name))
     con.execute(REJECTS_DDL)
     con.execute(LOAD_AUDIT_DDL)
+
+
+def as_of_date(con: duckdb.DuckDBPyConnection, database: str = ""):
+    """The warehouse as_of_date: the latest business date landed (SPEC section 2), or None."""
+    prefix = f"{database}." if database else ""
+    return con.execute(
+        f"SELECT max(business_date) FROM {prefix}raw.load_audit WHERE status = 'LANDED'"
+    ).fetchone()[0]
