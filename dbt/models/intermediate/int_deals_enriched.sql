@@ -1,0 +1,126 @@
+-- Live partner deals (motion <> DIRECT) with partner attributes (current state), the
+-- derived fields of SPEC section 3, co-sell support, eligibility and cohort_group (section 5).
+
+with deals as (
+    select * from {{ ref('int_deals_converted') }}
+    where motion <> 'DIRECT'
+),
+
+partners as (
+    select * from {{ ref('stg_raw__partners') }}
+),
+
+support as (
+    select * from {{ ref('int_deals_support_aggregated') }}
+),
+
+stages as (
+    select * from {{ ref('int_deals_stage_reached') }}
+),
+
+joined as (
+    select
+        deals.deal_id,
+        deals.partner_id,
+        partners.partner_name,
+        partners.partner_type,
+        partners.partner_tier,
+        partners.certified_specialists as partner_certified_specialists,
+        deals.customer_id,
+        deals.customer_name,
+        deals.customer_segment,
+        deals.industry,
+        deals.country,
+        deals.product_category,
+        deals.motion,
+        deals.marketplace,
+        deals.sourced_by,
+        deals.is_new_logo,
+        deals.competitive_situation,
+        deals.complexity,
+        case
+            when deals.complexity <= 2 then 'LOW'
+            when deals.complexity = 3 then 'MEDIUM'
+            else 'HIGH'
+        end as complexity_band,
+        deals.stakeholder_level,
+        deals.stage,
+        deals.stage in ('CLOSED_WON', 'CLOSED_LOST') as is_closed,
+        deals.stage = 'CLOSED_WON' as is_won,
+        deals.amount,
+        deals.currency,
+        deals.fx_reference_date,
+        deals.fx_rate_date,
+        deals.usd_per_unit,
+        deals.amount_usd,
+        case
+            when deals.amount_usd is null then null
+            when deals.amount_usd < 25000 then 'A_LT_25K'
+            when deals.amount_usd < 100000 then 'B_25K_100K'
+            when deals.amount_usd < 250000 then 'C_100K_250K'
+            when deals.amount_usd < 1000000 then 'D_250K_1M'
+            else 'E_GE_1M'
+        end as amount_band,
+        deals.registered_at,
+        {{ month_of('deals.registered_at') }} as registered_month,
+        deals.expected_close_on,
+        deals.closed_at,
+        case
+            when deals.stage in ('CLOSED_WON', 'CLOSED_LOST')
+                then {{ dbt.datediff('cast(deals.registered_at as date)', 'cast(deals.closed_at as date)', 'day') }}
+        end as cycle_days,
+        coalesce(support.requests_total, 0) as requests_total,
+        coalesce(support.supported_requests, 0) as supported_requests,
+        coalesce(support.requests_total, 0) > 0 as is_cosell_requested,
+        coalesce(support.supported_requests, 0) > 0 as is_cosell_supported,
+        support.first_support_at,
+        {{ month_of('support.first_support_at') }} as first_support_month,
+        support.first_support_stage,
+        support.resource_types,
+        stages.technical_validation_at,
+        deals.updated_at
+    from deals
+    left join partners
+        on deals.partner_id = partners.partner_id
+    left join support
+        on deals.deal_id = support.deal_id
+    left join stages
+        on deals.deal_id = stages.deal_id
+),
+
+qualified as (
+    select
+        *,
+        -- The complexity bar C: higher for a VAR with many certified specialists (it can
+        -- carry complex deals alone).
+        case
+            when partner_type = 'VAR'
+                and partner_certified_specialists >= {{ var('cosell_eligible_var_min_certified_specialists') }}
+                then {{ var('cosell_eligible_var_min_complexity') }}
+            else {{ var('cosell_eligible_min_complexity') }}
+        end as eligibility_min_complexity
+    from joined
+),
+
+final as (
+    select
+        *,
+        coalesce(
+            amount_usd >= {{ var('cosell_eligible_min_amount_usd') }}
+            and (
+                complexity >= eligibility_min_complexity
+                or competitive_situation in ('COMPETITIVE_EVAL', 'INCUMBENT_DISPLACEMENT')
+                or stakeholder_level = 'C_LEVEL'
+            ),
+            false
+        ) as is_cosell_eligible,
+        case
+            when not is_closed then null
+            when is_cosell_supported and first_support_at < closed_at then 'TREATED'
+            when requests_total = 0 then 'CONTROL'
+            else 'EXCLUDED'
+        end as cohort_group
+    from qualified
+)
+
+select * from final

@@ -1,0 +1,36 @@
+-- When each deal first reached each stage of the order (SPEC section 3): the earliest
+-- updated_at of its landed versions whose stage is that stage or later. CLOSED_LOST is
+-- outside the order and never counts as later; closed_lost_at is when it was first lost.
+
+with versions as (
+    select
+        deal_id,
+        stage,
+        updated_at,
+        case stage
+            when 'PROSPECT' then 1
+            when 'QUALIFIED' then 2
+            when 'TECHNICAL_VALIDATION' then 3
+            when 'BUSINESS_VALIDATION' then 4
+            when 'COMMITTED' then 5
+            when 'CLOSED_WON' then 6
+            else 0
+        end as stage_rank
+    from {{ ref('stg_raw__deal_versions') }}
+),
+
+reached as (
+    select
+        deal_id,
+        min(case when stage_rank >= 1 then updated_at end) as prospect_at,
+        min(case when stage_rank >= 2 then updated_at end) as qualified_at,
+        min(case when stage_rank >= 3 then updated_at end) as technical_validation_at,
+        min(case when stage_rank >= 4 then updated_at end) as business_validation_at,
+        min(case when stage_rank >= 5 then updated_at end) as committed_at,
+        min(case when stage_rank >= 6 then updated_at end) as closed_won_at,
+        min(case when stage = 'CLOSED_LOST' then updated_at end) as closed_lost_at
+    from versions
+    group by deal_id
+)
+
+select * from reached

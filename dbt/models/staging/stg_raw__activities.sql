@@ -1,0 +1,42 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='activity_id',
+        incremental_strategy='delete+insert',
+    )
+}}
+
+-- Append-only events: duplicates by activity_id keep the earliest copy
+-- (business date, file name, row).
+
+with source as (
+    select * from {{ source('raw', 'activities') }}
+    {{ new_loads_only(is_incremental()) }}
+),
+
+renamed as (
+    select
+        cast(activity_id as varchar) as activity_id,
+        cast(request_id as varchar) as request_id,
+        cast(deal_id as varchar) as deal_id,
+        cast(occurred_at as timestamp) as occurred_at,
+        cast(activity_type as varchar) as activity_type,
+        cast(vendor_role as varchar) as vendor_role,
+        cast(partner_briefed as boolean) as partner_briefed,
+        cast(partner_present as boolean) as partner_present,
+        cast(in_engagement_plan as boolean) as in_engagement_plan,
+        cast(commercial_discussion as boolean) as commercial_discussion,
+        cast(_business_date as date) as _business_date,
+        cast(_file_name as varchar) as _file_name,
+        cast(_row_number as bigint) as _row_number,
+        cast(_load_id as bigint) as _load_id
+    from source
+),
+
+{{ resolve_latest(
+    'renamed', 'activity_id',
+    '_business_date asc, _file_name asc, _row_number asc',
+    is_incremental()
+) }}
+
+select * from resolved

@@ -1,0 +1,31 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+    )
+}}
+
+-- Every landed version of every deal (history for "stage reached", SPEC section 3).
+-- Append-only: a load is read once, after the last _load_id already here.
+
+with source as (
+    select * from {{ source('raw', 'deals') }}
+    {% if is_incremental() %}
+    where _load_id > (select coalesce(max(_load_id), -1) from {{ this }})
+    {% endif %}
+),
+
+renamed as (
+    select
+        cast(deal_id as varchar) as deal_id,
+        cast(stage as varchar) as stage,
+        cast(updated_at as timestamp) as updated_at,
+        cast(is_deleted as boolean) as is_deleted,
+        cast(_business_date as date) as _business_date,
+        cast(_file_name as varchar) as _file_name,
+        cast(_row_number as bigint) as _row_number,
+        cast(_load_id as bigint) as _load_id
+    from source
+)
+
+select * from renamed

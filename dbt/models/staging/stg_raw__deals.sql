@@ -1,0 +1,52 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='deal_id',
+        incremental_strategy='delete+insert',
+    )
+}}
+
+with source as (
+    select * from {{ source('raw', 'deals') }}
+    {{ new_loads_only(is_incremental()) }}
+),
+
+renamed as (
+    select
+        cast(deal_id as varchar) as deal_id,
+        cast(partner_id as varchar) as partner_id,
+        cast(customer_id as varchar) as customer_id,
+        cast(customer_name as varchar) as customer_name,
+        cast(customer_segment as varchar) as customer_segment,
+        cast(industry as varchar) as industry,
+        cast(country as varchar) as country,
+        cast(product_category as varchar) as product_category,
+        cast(motion as varchar) as motion,
+        cast(marketplace as varchar) as marketplace,
+        cast(sourced_by as varchar) as sourced_by,
+        cast(is_new_logo as boolean) as is_new_logo,
+        cast(competitive_situation as varchar) as competitive_situation,
+        cast(complexity as integer) as complexity,
+        cast(stakeholder_level as varchar) as stakeholder_level,
+        cast(stage as varchar) as stage,
+        cast(amount as decimal(18, 2)) as amount,
+        cast(currency as varchar) as currency,
+        cast(registered_at as timestamp) as registered_at,
+        cast(expected_close_on as date) as expected_close_on,
+        cast(closed_at as timestamp) as closed_at,
+        cast(updated_at as timestamp) as updated_at,
+        cast(is_deleted as boolean) as is_deleted,
+        cast(_business_date as date) as _business_date,
+        cast(_file_name as varchar) as _file_name,
+        cast(_row_number as bigint) as _row_number,
+        cast(_load_id as bigint) as _load_id
+    from source
+),
+
+{{ resolve_latest(
+    'renamed', 'deal_id',
+    'updated_at desc, _business_date desc, _file_name desc, _row_number desc',
+    is_incremental()
+) }}
+
+select * from resolved

@@ -1,0 +1,40 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='request_id',
+        incremental_strategy='delete+insert',
+    )
+}}
+
+with source as (
+    select * from {{ source('raw', 'engagements') }}
+    {{ new_loads_only(is_incremental()) }}
+),
+
+renamed as (
+    select
+        cast(request_id as varchar) as request_id,
+        cast(deal_id as varchar) as deal_id,
+        cast(partner_id as varchar) as partner_id,
+        cast(resource_type as varchar) as resource_type,
+        cast(status as varchar) as status,
+        cast(requested_at as timestamp) as requested_at,
+        cast(stage_at_request as varchar) as stage_at_request,
+        cast(confirmed_at as timestamp) as confirmed_at,
+        cast(completed_at as timestamp) as completed_at,
+        cast(vendor_resource_id as varchar) as vendor_resource_id,
+        cast(updated_at as timestamp) as updated_at,
+        cast(_business_date as date) as _business_date,
+        cast(_file_name as varchar) as _file_name,
+        cast(_row_number as bigint) as _row_number,
+        cast(_load_id as bigint) as _load_id
+    from source
+),
+
+{{ resolve_latest(
+    'renamed', 'request_id',
+    'updated_at desc, _business_date desc, _file_name desc, _row_number desc',
+    is_incremental()
+) }}
+
+select * from resolved

@@ -1,0 +1,22 @@
+-- One row per file landing has seen (LANDED, DUPLICATE or QUARANTINED).
+
+with source as (
+    select * from {{ source('raw', 'load_audit') }}
+),
+
+renamed as (
+    select
+        cast(load_id as bigint) as load_id,
+        cast(feed as varchar) as feed,
+        cast(business_date as date) as business_date,
+        cast(file_name as varchar) as file_name,
+        cast(file_sha256 as varchar) as file_sha256,
+        cast(status as varchar) as status,
+        cast(rows_landed as bigint) as rows_landed,
+        cast(rows_rejected as bigint) as rows_rejected,
+        cast(reason as varchar) as reason,
+        cast(loaded_at as timestamp) as loaded_at
+    from source
+)
+
+select * from renamed

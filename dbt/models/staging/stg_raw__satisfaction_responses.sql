@@ -1,0 +1,39 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='response_id',
+        incremental_strategy='delete+insert',
+    )
+}}
+
+-- Append-only events: duplicates by response_id keep the earliest copy
+-- (business date, file name, row).
+
+with source as (
+    select * from {{ source('raw', 'satisfaction') }}
+    {{ new_loads_only(is_incremental()) }}
+),
+
+renamed as (
+    select
+        cast(response_id as varchar) as response_id,
+        cast(partner_id as varchar) as partner_id,
+        cast(request_id as varchar) as request_id,
+        cast(survey_type as varchar) as survey_type,
+        cast(score as integer) as score,
+        cast(submitted_at as timestamp) as submitted_at,
+        cast(comment as varchar) as comment,
+        cast(_business_date as date) as _business_date,
+        cast(_file_name as varchar) as _file_name,
+        cast(_row_number as bigint) as _row_number,
+        cast(_load_id as bigint) as _load_id
+    from source
+),
+
+{{ resolve_latest(
+    'renamed', 'response_id',
+    '_business_date asc, _file_name asc, _row_number asc',
+    is_incremental()
+) }}
+
+select * from resolved
