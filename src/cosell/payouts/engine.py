@@ -1,0 +1,242 @@
+"""Reads one period's compact rows from the marts (read-only), runs the rules and ties the basis back to SQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+import duckdb
+
+from cosell.config import Settings
+from cosell.db import WarehouseMissing, connect
+from cosell.errors import CosellError
+from cosell.payouts.plans import AcceleratorRule, MdfRule, NewLogoRule, PipelineRule, Plan
+from cosell.payouts.rules import (
+    CAP_ADJUSTMENT,
+    ZERO,
+    Deal,
+    Partner,
+    PartnerVersion,
+    Period,
+    PeriodData,
+    PeriodResult,
+    Response,
+    SupportedRequest,
+    compute_period,
+    money_text,
+    round_cents,
+)
+
+MARTS = (
+    "dim_partner",
+    "dim_partner_versions",
+    "fct_cosell_deals",
+    "fct_cosell_engagements",
+    "fct_satisfaction_responses",
+    "warehouse_as_of",
+)
+
+
+@dataclass(frozen=True)
+class EngineOutput:
+    result: PeriodResult
+    as_of_date: dt.date | None
+
+
+def money(value) -> Decimal | None:
+    """A money value from the warehouse as an exact Decimal with cents (None stays None)."""
+    if value is None:
+        return None
+    return round_cents(value if isinstance(value, Decimal) else Decimal(str(value)))
+
+
+def utc(value) -> dt.datetime | None:
+    """A warehouse timestamp as naive UTC (TIMESTAMP already is; TIMESTAMPTZ is converted)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time())
+    raise CosellError(f"unexpected timestamp value {value!r} in the marts: rebuild them")
+
+
+def _check_marts(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    present = {
+        row[0]
+        for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts'"
+        ).fetchall()
+    }
+    missing = [name for name in MARTS if name not in present]
+    if missing:
+        raise CosellError(
+            f"warehouse {settings.warehouse} lacks marts.{', marts.'.join(missing)}: run `cosell build` first"
+        )
+
+
+def load_period_data(con: duckdb.DuckDBPyConnection, period: Period, window_start: dt.datetime) -> PeriodData:
+    """Compact rows for the period and the MDF window: partners, versions, deals, supported requests, responses."""
+    partners = tuple(
+        Partner(str(r[0]), str(r[1]), str(r[2]), str(r[3]))
+        for r in con.execute(
+            "select partner_id, partner_name, partner_type, partner_tier from marts.dim_partner order by partner_id"
+        ).fetchall()
+    )
+    versions = tuple(
+        PartnerVersion(str(r[0]), str(r[1]), utc(r[2]))
+        for r in con.execute(
+            "select partner_id, partner_tier, updated_at from marts.dim_partner_versions "
+            "where updated_at is not null order by partner_id, updated_at"
+        ).fetchall()
+    )
+    deals = tuple(
+        Deal(
+            deal_id=str(r[0]),
+            partner_id=str(r[1]),
+            sourced_by=str(r[2]),
+            is_new_logo=bool(r[3]),
+            is_won=bool(r[4]),
+            amount_usd=money(r[5]),
+            closed_at=utc(r[6]),
+            is_cosell_supported=bool(r[7]),
+            first_support_at=utc(r[8]),
+            technical_validation_at=utc(r[9]),
+        )
+        for r in con.execute(
+            """
+            select deal_id, partner_id, sourced_by, is_new_logo, is_won, amount_usd, closed_at,
+                   is_cosell_supported, first_support_at, technical_validation_at
+            from marts.fct_cosell_deals
+            where partner_id is not null
+              and ((closed_at >= $ws and closed_at < $end)
+                   or (technical_validation_at >= $start and technical_validation_at < $end))
+            order by deal_id
+            """,
+            {"ws": window_start, "start": period.start, "end": period.end},
+        ).fetchall()
+    )
+    requests = tuple(
+        SupportedRequest(str(r[0]), str(r[1]), utc(r[2]))
+        for r in con.execute(
+            """
+            select request_id, partner_id, confirmed_at from marts.fct_cosell_engagements
+            where is_supported and confirmed_at >= $ws and confirmed_at < $end
+            order by request_id
+            """,
+            {"ws": window_start, "end": period.end},
+        ).fetchall()
+    )
+    responses = tuple(
+        Response(str(r[0]), str(r[1]), str(r[2]), int(r[3]), utc(r[4]))
+        for r in con.execute(
+            """
+            select response_id, partner_id, survey_type, score, submitted_at from marts.fct_satisfaction_responses
+            where survey_type = 'COSELL_ENGAGEMENT' and score is not null
+              and submitted_at >= $ws and submitted_at < $end
+            order by response_id
+            """,
+            {"ws": window_start, "end": period.end},
+        ).fetchall()
+    )
+    return PeriodData(partners, versions, deals, requests, responses)
+
+
+def _tie(label: str, computed: tuple[int, Decimal], queried: tuple[int, Decimal], period: Period) -> None:
+    if computed != queried:
+        raise CosellError(
+            f"period {period.label}: {label} does not tie back to the marts "
+            f"(lines {computed[0]}, basis {money_text(computed[1])} vs marts {queried[0]}, "
+            f"{money_text(queried[1])}): nothing written; report this as a bug"
+        )
+
+
+def reconcile(con: duckdb.DuckDBPyConnection, plan: Plan, period: Period, result: PeriodResult) -> None:
+    """Tie each rule's basis back to an independent SQL query over the marts; any difference is an error."""
+
+    def lines_of(rule_id: str) -> tuple[int, Decimal]:
+        chosen = [line for line in result.lines if line.rule_id == rule_id]
+        return len(chosen), sum((line.basis_usd for line in chosen), ZERO)
+
+    def query(sql: str, params: dict) -> tuple[int, Decimal]:
+        count, total = con.execute(sql, params).fetchone()
+        return int(count), money(total) if total is not None else ZERO
+
+    base = "from marts.fct_cosell_deals d join marts.dim_partner p on p.partner_id = d.partner_id"
+    rule = plan.rule(AcceleratorRule)
+    if rule is not None:
+        _tie("accelerator basis", lines_of(rule.rule_id), query(
+            f"""select count(*), sum(d.amount_usd) {base}
+                where list_contains($types, p.partner_type) and d.is_won
+                  and d.closed_at >= $start and d.closed_at < $end
+                  and d.is_cosell_supported and d.first_support_at < d.closed_at""",
+            {"types": sorted(rule.partner_types), "start": period.start, "end": period.end},
+        ), period)
+        cap = round_cents(rule.cap_per_partner_usd)
+        for summary in result.summaries:
+            if summary.cosell_accelerator_usd > cap:
+                raise CosellError(f"period {period.label}: partner {summary.partner_id} is above the accelerator cap")
+        caps = [line for line in result.lines if line.rule_id == CAP_ADJUSTMENT]
+        if any(line.amount_usd >= 0 for line in caps):
+            raise CosellError(f"period {period.label}: a CAP_ADJUSTMENT line is not negative")
+    rule = plan.rule(PipelineRule)
+    if rule is not None:
+        _tie("pipeline contribution basis", lines_of(rule.rule_id), query(
+            f"""select count(*), sum(d.amount_usd) {base}
+                where list_contains($types, p.partner_type) and d.sourced_by = $sourced
+                  and d.technical_validation_at >= $start and d.technical_validation_at < $end""",
+            {"types": sorted(rule.partner_types), "sourced": rule.sourced_by, "start": period.start, "end": period.end},
+        ), period)
+    rule = plan.rule(NewLogoRule)
+    if rule is not None:
+        count, _ = query(
+            f"""select count(*), null {base}
+                where list_contains($types, p.partner_type) and d.sourced_by = $sourced and d.is_won
+                  and d.is_new_logo and d.closed_at >= $start and d.closed_at < $end""",
+            {"types": sorted(rule.partner_types), "sourced": rule.sourced_by, "start": period.start, "end": period.end},
+        )
+        _tie("new-logo bonus count", lines_of(rule.rule_id), (count, round_cents(rule.amount_usd) * count), period)
+    rule = plan.rule(MdfRule)
+    if rule is not None:
+        start = dt.datetime.combine(period.window_start(rule.window_months), dt.time())
+        _tie("MDF supported_won_usd", (len(result.mdf), sum((r.supported_won_usd for r in result.mdf), ZERO)), (
+            int(con.execute("select count(*) from marts.dim_partner").fetchone()[0]),
+            query(
+                f"""select count(*), sum(d.amount_usd) {base}
+                    where d.is_won and d.closed_at >= $ws and d.closed_at < $end
+                      and d.is_cosell_supported and d.first_support_at < d.closed_at""",
+                {"ws": start, "end": period.end},
+            )[1],
+        ), period)
+    paid = sum((s.total_usd for s in result.summaries), ZERO)
+    if paid != result.total_usd or sum(t.amount_usd for t in result.control_totals.values()) != result.total_usd:
+        raise CosellError(f"period {period.label}: partner totals do not add up to the period total")
+
+
+def run_engine(plan: Plan, period: Period, settings: Settings) -> EngineOutput:
+    """Compute and reconcile one period from the warehouse, opened read-only."""
+    try:
+        con = connect(settings, read_only=True)
+    except WarehouseMissing as error:
+        raise CosellError(str(error)) from None
+    except duckdb.Error as error:
+        raise CosellError(f"cannot open warehouse {settings.warehouse}: {str(error).splitlines()[0]}") from None
+    try:
+        _check_marts(con, settings)
+        mdf = plan.rule(MdfRule)
+        window_start = dt.datetime.combine(period.window_start(mdf.window_months if mdf else 1), dt.time())
+        data = load_period_data(con, period, window_start)
+        result = compute_period(plan, period, data)
+        reconcile(con, plan, period, result)
+        row = con.execute("select max(as_of_date) from marts.warehouse_as_of").fetchone()
+        as_of = row[0] if row else None
+        if isinstance(as_of, dt.datetime):
+            as_of = as_of.date()
+        return EngineOutput(result, as_of)
+    except duckdb.Error as error:
+        raise CosellError(f"reading the marts failed: {str(error).splitlines()[0]}") from None
+    finally:
+        con.close()

@@ -1,0 +1,375 @@
+"""Payout period lifecycle: DRAFT runs written atomically, approval that freezes a period, adjustment sets after it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+import shutil
+import stat
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from cosell.config import PLANS_DIR, Settings
+from cosell.db import WarehouseMissing, connect
+from cosell.errors import CosellError
+from cosell.payouts import files as F
+from cosell.payouts.engine import EngineOutput, run_engine
+from cosell.payouts.plans import Plan, load_plans, plan_for
+from cosell.payouts.rules import ZERO, Period, money_text, parse_period, rule_order
+from cosell.payouts.statements import render_statement, statement_name
+
+APPROVALS_DDL = """
+create schema if not exists payouts;
+create table if not exists payouts.approvals (
+    period varchar not null,
+    approved_by varchar not null,
+    approved_at timestamp not null,
+    plan_id varchar,
+    plan_sha256 varchar,
+    as_of_date date,
+    total_usd decimal(18,2),
+    manifest_sha256 varchar not null,
+    files_dir varchar not null
+)
+"""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    period: str
+    status: str  # DRAFT, ADJUSTMENT or UNCHANGED
+    folder: Path
+    lines: int
+    partners: int
+    total_usd: Decimal
+    plan_id: str
+
+    def describe(self) -> str:
+        if self.status == "UNCHANGED":
+            return f"payouts {self.period} is approved and nothing changed since: no adjustment set written"
+        if self.status == "ADJUSTMENT":
+            return (f"payouts {self.period} is approved: adjustment set {self.folder.name} with {self.lines} line(s), "
+                    f"net {money_text(self.total_usd)} USD written to {self.folder}")
+        return (f"payouts {self.period} DRAFT: {self.lines} line(s) for {self.partners} partner(s), total "
+                f"{money_text(self.total_usd)} USD (plan {self.plan_id}) written to {self.folder}")
+
+
+@dataclass(frozen=True)
+class ApprovalSummary:
+    period: str
+    folder: Path
+    approved_by: str
+    approved_at: str
+    total_usd: str
+    already: bool = False
+
+    def describe(self) -> str:
+        state = "was already approved" if self.already else "approved"
+        return f"payouts {self.period} {state} by {self.approved_by} at {self.approved_at}: {self.total_usd} USD, files in {self.folder} are frozen"
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def render_period(plan: Plan, output: EngineOutput) -> dict[str, bytes]:
+    """Every file of a DRAFT period, name -> bytes, manifest last."""
+    result = output.result
+    as_of = output.as_of_date.isoformat() if output.as_of_date else None
+    contents: dict[str, bytes] = {
+        F.LINES_CSV: F.render_csv(F.LINE_COLUMNS, map(F.line_record, result.lines)),
+        F.SUMMARY_CSV: F.render_csv(F.SUMMARY_COLUMNS, map(F.summary_record, result.summaries)),
+        F.MDF_CSV: F.render_csv(F.MDF_COLUMNS, map(F.mdf_record, result.mdf)),
+        F.workbook_name(result.period.label): F.render_workbook(result),
+    }
+    rows = {F.LINES_CSV: len(result.lines), F.SUMMARY_CSV: len(result.summaries), F.MDF_CSV: len(result.mdf),
+            F.workbook_name(result.period.label): len(result.lines)}
+    mdf = {row.partner_id: row for row in result.mdf}
+    for summary in result.summaries:
+        lines = [line for line in result.lines if line.partner_id == summary.partner_id]
+        name = statement_name(summary.partner_id)
+        if name in contents:
+            raise CosellError(f"partner ids {summary.partner_id!r} and another map to the same statement file {name}")
+        contents[name] = render_statement(summary, lines, mdf.get(summary.partner_id), plan.plan_id, as_of)
+        rows[name] = len(lines)
+    files = {name: F.file_entry(content, rows[name]) for name, content in contents.items()}
+    contents[F.MANIFEST] = F.render_json(F.period_manifest(result, plan, output.as_of_date, files))
+    return contents
+
+
+def adjustment_rows(issued: dict[str, tuple[dict[str, str], Decimal]], recomputed: list[dict[str, str]],
+                    order: list[str]) -> list[dict[str, str]]:
+    """Rows for every line whose amount differs from what was issued (pure)."""
+    new = {record["line_id"]: record for record in recomputed}
+    position = {rule_id: index for index, rule_id in enumerate(order)}
+    rows = []
+    for line_id in set(issued) | set(new):
+        before = issued.get(line_id)
+        issued_amount = before[1] if before else ZERO
+        after = new.get(line_id)
+        recomputed_amount = Decimal(after["amount_usd"]) if after else ZERO
+        difference = recomputed_amount - issued_amount
+        if difference == 0:
+            continue
+        base = dict(after if after else before[0])
+        was, now = money_text(issued_amount), money_text(recomputed_amount)
+        if after is None:
+            text = f"Clawback: this line no longer qualifies on the current data (issued {was} USD, now 0.00 USD). Was: "
+        elif before is None:
+            text = f"New line after approval (issued {was} USD, now {now} USD): "
+        else:
+            text = f"Adjustment: recomputed {now} USD against {was} USD issued. "
+        base["explanation"] = text + base["explanation"]
+        base["amount_usd"] = money_text(difference)
+        base["issued_amount_usd"] = was
+        base["recomputed_amount_usd"] = now
+        rows.append(base)
+    rows.sort(key=lambda r: (r["partner_id"], position.get(r["rule_id"], len(position)), r["rule_id"], r["deal_id"], r["line_id"]))
+    return rows
+
+
+def _decimal(text: str, where: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except (InvalidOperation, TypeError):
+        raise CosellError(f"{where}: {text!r} is not an amount; the approved files were altered") from None
+
+
+def issued_lines(period_dir: Path) -> tuple[dict[str, tuple[dict[str, str], Decimal]], list[int]]:
+    """line_id -> (latest fields, cumulative issued amount): the approved lines plus every adjustment set."""
+    issued: dict[str, tuple[dict[str, str], Decimal]] = {}
+    for record in F.parse_csv((period_dir / F.LINES_CSV).read_bytes()):
+        issued[record["line_id"]] = (record, _decimal(record["amount_usd"], F.LINES_CSV))
+    sets = sorted(int(p.name) for p in (period_dir / "adjustments").glob("*") if p.is_dir() and p.name.isdigit())
+    for n in sets:
+        path = period_dir / "adjustments" / str(n) / F.ADJUSTMENT_CSV
+        for record in F.parse_csv(path.read_bytes()):
+            fields = {name: record[name] for name in F.LINE_COLUMNS}
+            fields["amount_usd"] = record["recomputed_amount_usd"]
+            previous = issued.get(record["line_id"], (fields, ZERO))[1]
+            issued[record["line_id"]] = (fields, previous + _decimal(record["amount_usd"], str(path)))
+    return issued, sets
+
+
+# ---------------------------------------------------------------- file system edge
+
+
+def _read_manifest(period_dir: Path) -> dict[str, Any] | None:
+    path = period_dir / F.MANIFEST
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as error:
+        raise CosellError(f"{path} is not a readable manifest ({error}); restore it or remove the folder") from None
+
+
+def _write_tree(folder: Path, contents: dict[str, bytes]) -> None:
+    for name, content in contents.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+def _freeze(folder: Path, names: list[str]) -> None:
+    for name in names:
+        path = folder / name
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _publish_dir(contents: dict[str, bytes], target: Path, freeze: bool = False) -> None:
+    """Write contents into a temp folder beside target, then move it into place (replacing a DRAFT)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:12]
+    temp = target.parent / f".{target.name}.tmp-{tag}"
+    old = target.parent / f".{target.name}.old-{tag}"
+    try:
+        temp.mkdir()
+        _write_tree(temp, contents)
+        if freeze:
+            _freeze(temp, list(contents))
+        if target.exists():
+            target.rename(old)
+        temp.rename(target)
+    except OSError as error:
+        if old.exists() and not target.exists():
+            old.rename(target)
+        raise CosellError(f"could not write {target}: {error}") from None
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _approval_in_warehouse(settings: Settings, period: str) -> tuple | None:
+    """The warehouse's approval record of a period (read-only), or None."""
+    try:
+        con = connect(settings, read_only=True)
+    except WarehouseMissing as error:
+        raise CosellError(str(error)) from None
+    except duckdb.Error as error:
+        raise CosellError(f"cannot open warehouse {settings.warehouse}: {str(error).splitlines()[0]}") from None
+    try:
+        present = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'payouts' and table_name = 'approvals'"
+        ).fetchone()[0]
+        if not present:
+            return None
+        return con.execute(
+            "select approved_by, approved_at, files_dir from payouts.approvals where period = ? order by approved_at limit 1",
+            [period],
+        ).fetchone()
+    finally:
+        con.close()
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _plan(period: Period, plans_dir: Path | None) -> Plan:
+    return plan_for(load_plans(Path(plans_dir or PLANS_DIR)), period.first_day)
+
+
+def run_period(period: str, out: Path, settings: Settings, plans_dir: Path | None = None) -> RunSummary:
+    """Compute a period; write its DRAFT files, or an adjustment set when the period is approved."""
+    p = parse_period(period)
+    plan = _plan(p, plans_dir)
+    out = Path(out)
+    period_dir = out / p.label
+    manifest = _read_manifest(period_dir)
+    if manifest is None and period_dir.exists():
+        raise CosellError(f"{period_dir} exists but holds no manifest.json: move it away before running {p.label}")
+    approved = manifest is not None and manifest.get("status") == "APPROVED"
+    output = run_engine(plan, p, settings)
+    record = _approval_in_warehouse(settings, p.label)
+    if record is not None and not approved:
+        raise CosellError(
+            f"period {p.label} was approved by {record[0]} at {record[1]:%Y-%m-%d %H:%M} with files in {record[2]}: "
+            f"run with that --out to get an adjustment set"
+        )
+    result = output.result
+    if not approved:
+        _publish_dir(render_period(plan, output), period_dir)
+        return RunSummary(p.label, "DRAFT", period_dir, len(result.lines), len(result.summaries), result.total_usd,
+                          plan.plan_id)
+
+    issued, sets = issued_lines(period_dir)
+    order = rule_order(plan)
+    rows = adjustment_rows(issued, [F.line_record(line) for line in result.lines], order)
+    if not rows:
+        return RunSummary(p.label, "UNCHANGED", period_dir, 0, 0, ZERO, plan.plan_id)
+    n = (sets[-1] if sets else 0) + 1
+    csv_bytes = F.render_csv(F.ADJUSTMENT_COLUMNS, rows)
+    totals: dict[str, dict[str, Any]] = {}
+    for rule_id in order + sorted({r["rule_id"] for r in rows} - set(order)):
+        chosen = [Decimal(r["amount_usd"]) for r in rows if r["rule_id"] == rule_id]
+        totals[rule_id] = {"lines": len(chosen), "amount_usd": money_text(sum(chosen, ZERO))}
+    net = sum((Decimal(r["amount_usd"]) for r in rows), ZERO)
+    approved_manifest = (period_dir / F.MANIFEST).read_bytes()
+    adjustment_manifest = {
+        "period": p.label,
+        "adjustment": n,
+        "status": "ISSUED",
+        "plan_id": plan.plan_id,
+        "plan_file": plan.file_name,
+        "plan_sha256": plan.sha256,
+        "as_of_date": output.as_of_date.isoformat() if output.as_of_date else None,
+        "approved_manifest_sha256": F.sha256(approved_manifest),
+        "previous_adjustments": sets,
+        "files": {F.ADJUSTMENT_CSV: F.file_entry(csv_bytes, len(rows))},
+        "control_totals": totals,
+        "total_usd": money_text(net),
+    }
+    target = period_dir / "adjustments" / str(n)
+    _publish_dir({F.ADJUSTMENT_CSV: csv_bytes, F.MANIFEST: F.render_json(adjustment_manifest)}, target, freeze=True)
+    return RunSummary(p.label, "ADJUSTMENT", target, len(rows), len({r["partner_id"] for r in rows}), net, plan.plan_id)
+
+
+def _verify_files(period_dir: Path, manifest: dict[str, Any]) -> None:
+    for name, entry in sorted(manifest.get("files", {}).items()):
+        path = period_dir / name
+        if not path.is_file() or F.sha256(path.read_bytes()) != entry.get("sha256"):
+            raise CosellError(f"{path} differs from its manifest: rerun `cosell payouts run --period {manifest['period']}` before approving")
+
+
+def approve_period(period: str, out: Path, settings: Settings, approved_by: str | None = None) -> ApprovalSummary:
+    """Freeze a DRAFT period: status APPROVED, files read-only, approval recorded in payouts.approvals."""
+    p = parse_period(period)
+    period_dir = Path(out) / p.label
+    manifest = _read_manifest(period_dir)
+    if manifest is None:
+        raise CosellError(f"no payout files for {p.label} in {out}: run `cosell payouts run --period {p.label}` first")
+    if manifest.get("status") == "APPROVED":
+        return ApprovalSummary(p.label, period_dir, manifest.get("approved_by", "?"), manifest.get("approved_at", "?"),
+                               manifest.get("total_usd", "?"), already=True)
+    if manifest.get("status") != "DRAFT" or manifest.get("period") != p.label:
+        raise CosellError(f"{period_dir / F.MANIFEST} is not a DRAFT manifest of {p.label}")
+    _verify_files(period_dir, manifest)
+    as_of = manifest.get("as_of_date")
+    if as_of is None or dt.date.fromisoformat(as_of) < p.last_day:
+        raise CosellError(
+            f"period {p.label} had not ended by the warehouse as_of_date {as_of}: "
+            f"approve after data through {p.last_day} is landed and the period is rerun"
+        )
+    if not settings.warehouse.exists():
+        raise CosellError(f"warehouse {settings.warehouse} does not exist: run `cosell run` first")
+    who = approved_by or _login()
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    approved = dict(manifest, status="APPROVED", approved_by=who, approved_at=now.isoformat() + "Z")
+    content = F.render_json(approved)
+    manifest_path = period_dir / F.MANIFEST
+    temp = period_dir / f".{F.MANIFEST}.tmp-{uuid.uuid4().hex[:12]}"
+    original = manifest_path.read_bytes()
+    try:
+        con = connect(settings)
+    except duckdb.Error as error:
+        raise CosellError(f"cannot open warehouse {settings.warehouse} for writing: {str(error).splitlines()[0]}") from None
+    try:
+        con.execute(APPROVALS_DDL)
+        con.execute("begin transaction")
+        if con.execute("select count(*) from payouts.approvals where period = ?", [p.label]).fetchone()[0]:
+            raise CosellError(f"period {p.label} is already approved in the warehouse (payouts.approvals)")
+        con.execute(
+            "insert into payouts.approvals values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [p.label, who, now, manifest.get("plan_id"), manifest.get("plan_sha256"), as_of,
+             Decimal(manifest.get("total_usd", "0")), F.sha256(content), str(period_dir.resolve())],
+        )
+        temp.write_bytes(content)
+        os.replace(temp, manifest_path)
+        _freeze(period_dir, sorted(manifest.get("files", {})) + [F.MANIFEST])
+        con.execute("commit")
+    except BaseException as error:
+        try:
+            con.execute("rollback")
+        except duckdb.Error:
+            pass  # no transaction was open
+        temp.unlink(missing_ok=True)
+        _restore_draft(period_dir, manifest_path, original, sorted(manifest.get("files", {})))
+        if isinstance(error, OSError):
+            raise CosellError(f"could not approve {p.label}: {error}") from None
+        raise
+    finally:
+        con.close()
+    return ApprovalSummary(p.label, period_dir, who, approved["approved_at"], approved["total_usd"])
+
+
+def _restore_draft(period_dir: Path, manifest_path: Path, original: bytes, names: list[str]) -> None:
+    """Undo a half-done approval: writable files and the DRAFT manifest back."""
+    for name in names + [F.MANIFEST]:
+        path = period_dir / name
+        if path.exists():
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    if manifest_path.read_bytes() != original:
+        manifest_path.write_bytes(original)
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in this environment
+        return "unknown"
