@@ -1,0 +1,90 @@
+"""Temporary views the quality gates query (on a read-only DuckDB connection).
+
+The expectation suites (expectations/*.yml) read their frames with SQL over these views, so
+whole-table rules (latest state, referential integrity, reconciliations) run as aggregate SQL
+inside DuckDB and only small frames of offending rows reach pandas and Great Expectations.
+
+Views (all TEMP, nothing is written to the warehouse):
+
+- gate_batch(load_id): the nightly batch, the greatest load id seen in raw.load_audit or in
+  any raw feed table (-1 when nothing was ever landed).
+- batch_<feed>: the rows of raw.<feed> landed by that batch.
+- latest_<feed> for upsert feeds: the latest state per key (SPEC section 1 tie-break:
+  updated_at, then business date, then file name, then row; fx_rates: business date, file
+  name, row).
+- first_<feed> for event feeds: the copy de-duplication keeps (earliest business date, file
+  name, row).
+- <feed>_top_ties: keys whose latest (upsert) or kept (event) copy is ambiguous, i.e. two
+  landed rows share the whole ordering tuple: the same source row landed twice.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from cosell.contract import FEEDS
+
+
+def _order(feed_name: str, latest: bool) -> str:
+    feed = FEEDS[feed_name]
+    direction = "DESC" if latest else "ASC"
+    cols = []
+    if latest and "updated_at" in feed.column_names:
+        cols.append("updated_at")
+    cols += ["_business_date", "_file_name", "_row_number"]
+    return ", ".join(f"{c} {direction}" for c in cols)
+
+
+def view_statements() -> list[str]:
+    parts = [f"SELECT max(_load_id) AS load_id FROM raw.{name}" for name in FEEDS]
+    parts.append("SELECT max(load_id) AS load_id FROM raw.load_audit")
+    statements = [
+        "CREATE OR REPLACE TEMP VIEW gate_batch AS SELECT coalesce(max(load_id), -1) AS load_id FROM ("
+        + " UNION ALL ".join(parts)
+        + ")"
+    ]
+    for name, feed in FEEDS.items():
+        key = ", ".join(feed.key)
+        statements.append(
+            f"CREATE OR REPLACE TEMP VIEW batch_{name} AS "
+            f"SELECT * FROM raw.{name} WHERE _load_id = (SELECT load_id FROM gate_batch)"
+        )
+        latest = feed.kind == "upsert"
+        order = _order(name, latest)
+        view = f"latest_{name}" if latest else f"first_{name}"
+        statements.append(
+            f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM raw.{name} "
+            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1"
+        )
+        lineage = ", ".join(c for c in (["updated_at"] if latest and "updated_at" in feed.column_names else []))
+        lineage = (lineage + ", " if lineage else "") + "_business_date, _file_name, _row_number"
+        statements.append(
+            f"CREATE OR REPLACE TEMP VIEW {name}_top_ties AS "
+            f"SELECT {key}, {lineage}, count(*) AS copies FROM ("
+            f"SELECT * FROM raw.{name} QUALIFY rank() OVER (PARTITION BY {key} ORDER BY {order}) = 1"
+            f") GROUP BY ALL HAVING count(*) > 1"
+        )
+    return statements
+
+
+def create_gate_views(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the gate's TEMP views on `con` (works on a read-only connection)."""
+    for statement in view_statements():
+        con.execute(statement)
+
+
+def has_schema(con: duckdb.DuckDBPyConnection, schema: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.schemata WHERE schema_name = ?", [schema]
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def missing_tables(con: duckdb.DuckDBPyConnection, schema: str, tables: list[str]) -> list[str]:
+    present = {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema]
+        ).fetchall()
+    }
+    return [t for t in tables if t not in present]

@@ -1,0 +1,519 @@
+"""`cosell check raw|marts`: the quality gates (SPEC section 2), run with Great Expectations.
+
+The suites are reviewable files under expectations/ (see expectations/README.md): each names
+its datasets (SQL over a READ-ONLY DuckDB connection and the TEMP views of
+cosell.gate_queries) and its expectations, each with a severity `fail` or `warn`.
+Frames stay small: row rules run on the nightly batch (rows of the greatest load id), and
+whole-table rules are pushed down to DuckDB as SQL returning only offending rows or a few
+totals. Every frame is validated by GX (ephemeral context, pandas data source, one
+whole-dataframe batch definition, suite, validation definition and checkpoint per frame);
+Data Docs (HTML) and a JSON result are written to <reports_dir>/data_docs/<stage>/.
+
+A failed `fail` expectation makes `check` raise GateFailed (a CosellError) whose one-line
+message names every failed expectation with a short sample of offending rows; `warn`
+failures are reported but let the run go on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import logging
+import math
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+import cosell  # noqa: F401  (telemetry off before GX is imported)
+from cosell.config import EXPECTATIONS_DIR, Settings
+from cosell.db import WarehouseMissing, connect
+from cosell.errors import CosellError
+from cosell.gate_queries import create_gate_views, has_schema
+
+STAGES = ("raw", "marts")
+SEVERITIES = ("fail", "warn")
+SAMPLE_ROWS = 5  # offending rows kept per finding in the JSON result
+MESSAGE_ROWS = 2  # offending rows quoted per finding in the one-line error
+MAX_FRAME_ROWS = 200_000  # a dataset frame larger than this is a suite bug, not data
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- suite files
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    sql: str
+    index: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ExpectationSpec:
+    suite: str
+    name: str
+    severity: str
+    dataset: str
+    expect: str
+    kwargs: dict[str, Any]
+    where: dict[str, Any] | None = None
+    description: str = ""
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.suite}.{self.name}"
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    name: str
+    stage: str
+    path: Path
+    description: str
+    datasets: dict[str, DatasetSpec]
+    expectations: tuple[ExpectationSpec, ...]
+
+
+def _expectation_class(snake: str):
+    import great_expectations.expectations as gxe
+
+    camel = "".join(part.capitalize() for part in snake.split("_"))
+    cls = getattr(gxe, camel, None)
+    if cls is None:
+        raise CosellError(f"unknown Great Expectations expectation {snake!r}")
+    return cls
+
+
+def _substitute(value: Any, params: dict[str, Any]) -> Any:
+    """Replace "${name}" strings by settings-derived parameters (e.g. max_reject_rate)."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\$\{(\w+)\}", value.strip())
+        if match:
+            if match.group(1) not in params:
+                raise CosellError(f"unknown suite parameter {value!r}")
+            return params[match.group(1)]
+        return value
+    if isinstance(value, list):
+        return [_substitute(v, params) for v in value]
+    if isinstance(value, dict):
+        return {k: _substitute(v, params) for k, v in value.items()}
+    return value
+
+
+def _read_suite_file(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise CosellError(f"suite file {path} is not a mapping")
+    return data
+
+
+def load_suite(path: Path, params: dict[str, Any] | None = None) -> SuiteSpec:
+    params = params or {}
+    data = _read_suite_file(path)
+    where = f"suite file {path.name}"
+    name = data.get("suite") or path.stem
+    stage = data.get("stage")
+    if stage not in STAGES:
+        raise CosellError(f"{where}: stage must be one of {STAGES}, not {stage!r}")
+    datasets: dict[str, DatasetSpec] = {}
+    for ds_name, ds in (data.get("datasets") or {}).items():
+        if not isinstance(ds, dict) or not ds.get("sql"):
+            raise CosellError(f"{where}: dataset {ds_name!r} needs sql")
+        datasets[ds_name] = DatasetSpec(ds_name, ds["sql"], tuple(ds.get("index") or ()), ds.get("description", ""))
+    expectations: list[ExpectationSpec] = []
+    seen: set[str] = set()
+    for item in data.get("expectations") or []:
+        e_name = item.get("name")
+        severity = item.get("severity")
+        dataset = item.get("dataset")
+        expect = item.get("expect")
+        if not e_name or severity not in SEVERITIES or dataset not in datasets or not expect:
+            raise CosellError(
+                f"{where}: expectation {e_name!r} needs name, severity (fail|warn), a known dataset and expect"
+            )
+        _expectation_class(expect)
+        kwargs = _substitute(dict(item.get("kwargs") or {}), params)
+        columns = item.get("columns")
+        variants = [(e_name, kwargs)]
+        if columns:
+            variants = [(f"{e_name}[{col}]", {**kwargs, "column": col}) for col in columns]
+        for v_name, v_kwargs in variants:
+            if v_name in seen:
+                raise CosellError(f"{where}: expectation name {v_name!r} is used twice")
+            seen.add(v_name)
+            expectations.append(
+                ExpectationSpec(
+                    suite=name,
+                    name=v_name,
+                    severity=severity,
+                    dataset=dataset,
+                    expect=expect,
+                    kwargs=v_kwargs,
+                    where=item.get("where"),
+                    description=" ".join(str(item.get("description", "")).split()),
+                )
+            )
+    return SuiteSpec(name, stage, path, " ".join(str(data.get("description", "")).split()), datasets, tuple(expectations))
+
+
+def load_suites(stage: str, params: dict[str, Any] | None = None, directory: Path | None = None) -> list[SuiteSpec]:
+    directory = Path(directory or EXPECTATIONS_DIR)
+    paths = sorted(p for p in directory.iterdir() if p.suffix in (".yml", ".yaml", ".json"))
+    suites = [load_suite(p, params) for p in paths]
+    suites = [s for s in suites if s.stage == stage]
+    names = [s.name for s in suites]
+    if len(set(names)) != len(names):
+        raise CosellError(f"two suite files of stage {stage} share a suite name: {names}")
+    if not suites:
+        raise CosellError(f"no expectation suites for stage {stage} in {directory}")
+    return suites
+
+
+def _condition(where: dict[str, Any]):
+    """A suite `where:` ({column, eq|ne|in|not_in|is_null|not_null}) as a GX row condition."""
+    from great_expectations.expectations.row_conditions import Column
+
+    col = Column(where["column"])
+    if "eq" in where:
+        return col == where["eq"]
+    if "ne" in where:
+        return col != where["ne"]
+    if "in" in where:
+        return col.is_in(list(where["in"]))
+    if "not_in" in where:
+        return col.is_not_in(list(where["not_in"]))
+    if where.get("is_null"):
+        return col.is_null()
+    if where.get("not_null"):
+        return col.is_not_null()
+    raise CosellError(f"unsupported where clause {where!r}")
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Finding:
+    """One failed expectation."""
+
+    expectation: str  # suite.name
+    severity: str
+    dataset: str
+    description: str
+    unexpected_count: int | None = None
+    observed: Any = None
+    sample: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+    def brief(self) -> str:
+        bits = []
+        if self.error:
+            bits.append(self.error)
+        if self.unexpected_count is not None:
+            bits.append(f"{self.unexpected_count} unexpected")
+        elif self.observed is not None and not self.sample:
+            bits.append(f"observed {_short(self.observed)}")
+        if self.sample:
+            rows = "; ".join(
+                "{" + ", ".join(f"{k}={_short(v)}" for k, v in row.items()) + "}" for row in self.sample[:MESSAGE_ROWS]
+            )
+            more = f" +{len(self.sample) - MESSAGE_ROWS} more" if len(self.sample) > MESSAGE_ROWS else ""
+            bits.append(f"e.g. {rows}{more}")
+        detail = ", ".join(bits)
+        return f"{self.expectation} [{self.severity}]" + (f" ({detail})" if detail else "")
+
+
+@dataclass
+class GateResult:
+    stage: str
+    ok: bool
+    failures: list[Finding]
+    warnings: list[Finding]
+    docs_path: Path | None
+    json_path: Path | None = None
+    expectations: int = 0
+    elapsed_seconds: float = 0.0
+    batch_load_id: int | None = None
+
+    def describe(self) -> str:
+        status = "passed" if self.ok else "FAILED"
+        text = (
+            f"{self.stage} gate {status}: {self.expectations} expectations, "
+            f"{len(self.failures)} failed, {len(self.warnings)} warnings"
+        )
+        if self.failures:
+            text += ": " + "; ".join(f.brief() for f in self.failures)
+        if self.warnings:
+            text += " | warnings: " + ", ".join(f.expectation for f in self.warnings)
+        text += f" ({self.elapsed_seconds:.1f}s); report {self.docs_path}"
+        return " ".join(text.split())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "ok": self.ok,
+            "expectations": self.expectations,
+            "batch_load_id": self.batch_load_id,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "docs_path": str(self.docs_path) if self.docs_path else None,
+            "failures": [asdict(f) for f in self.failures],
+            "warnings": [asdict(f) for f in self.warnings],
+        }
+
+
+class GateFailed(CosellError):
+    """A quality gate failed; `result` holds the full GateResult."""
+
+    def __init__(self, result: GateResult):
+        self.result = result
+        names = "; ".join(f.brief() for f in result.failures)
+        super().__init__(
+            " ".join(
+                f"{result.stage} gate failed, {len(result.failures)} expectation(s): {names}; "
+                f"report {result.docs_path}".split()
+            )
+        )
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = "null" if value is None else str(value)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly copy of a GX / pandas value."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    try:
+        import pandas as pd
+
+        if value is pd.NaT or (pd.api.types.is_scalar(value) and pd.isna(value)):
+            return None
+        if isinstance(value, pd.Timestamp):
+            return value.isoformat()
+    except (TypeError, ValueError):
+        pass
+    if hasattr(value, "item"):
+        try:
+            return _plain(value.item())
+        except (TypeError, ValueError):
+            pass
+    return str(value)
+
+
+def _records(frame, limit: int) -> list[dict[str, Any]]:
+    return [_plain(dict(row)) for row in frame.head(limit).to_dict(orient="records")]
+
+
+# --------------------------------------------------------------------------- the gate
+
+
+def _params(settings: Settings) -> dict[str, Any]:
+    return {"max_reject_rate": settings.max_reject_rate}
+
+
+def _read_frames(settings: Settings, stage: str, suites: list[SuiteSpec]):
+    """Run every dataset's SQL on a read-only connection; returns ({(suite, ds): frame | error}, load_id)."""
+    try:
+        con = connect(settings, read_only=True)
+    except WarehouseMissing as error:
+        raise CosellError(str(error)) from None
+    frames: dict[tuple[str, str], Any] = {}
+    try:
+        if not has_schema(con, "raw"):
+            raise CosellError(f"warehouse {settings.warehouse} has no raw layer: run `cosell land` first")
+        if stage == "marts" and not has_schema(con, "marts"):
+            raise CosellError(f"warehouse {settings.warehouse} has no marts: run `cosell build` first")
+        create_gate_views(con)
+        load_id = con.execute("SELECT load_id FROM gate_batch").fetchone()[0]
+        for suite in suites:
+            used = {e.dataset for e in suite.expectations}
+            for ds in suite.datasets.values():
+                if ds.name not in used:
+                    continue
+                try:
+                    frame = con.execute(ds.sql).df()
+                except duckdb.Error as error:
+                    frames[(suite.name, ds.name)] = " ".join(f"query failed: {error}".split())[:300]
+                    continue
+                if len(frame) > MAX_FRAME_ROWS:
+                    frames[(suite.name, ds.name)] = (
+                        f"frame of {len(frame)} rows exceeds {MAX_FRAME_ROWS}: push the rule down to SQL"
+                    )
+                    continue
+                frames[(suite.name, ds.name)] = frame
+    finally:
+        con.close()
+    return frames, (None if load_id is None or load_id < 0 else int(load_id))
+
+
+def _gx_context(site_dir: Path, site_name: str):
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    context.add_data_docs_site(
+        site_name=site_name,
+        site_config={
+            "class_name": "SiteBuilder",
+            "show_how_to_buttons": False,
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
+    )
+    return context
+
+
+def _gx_expectation(spec: ExpectationSpec):
+    cls = _expectation_class(spec.expect)
+    kwargs = dict(spec.kwargs)
+    if spec.where:
+        kwargs["row_condition"] = _condition(spec.where)
+    return cls(
+        **kwargs,
+        severity="critical" if spec.severity == "fail" else "warning",
+        meta={"name": spec.qualified_name, "severity": spec.severity, "dataset": spec.dataset},
+        notes=spec.description or None,
+    )
+
+
+def _finding_from_result(spec: ExpectationSpec, result, frame) -> Finding:
+    res = dict(result.result or {})
+    finding = Finding(spec.qualified_name, spec.severity, spec.dataset, spec.description)
+    exception = result.exception_info or {}
+    if isinstance(exception, dict) and exception.get("raised_exception"):
+        finding.error = _short(exception.get("exception_message"), 200)
+    elif isinstance(exception, dict):
+        for info in exception.values():
+            if isinstance(info, dict) and info.get("raised_exception"):
+                finding.error = _short(info.get("exception_message"), 200)
+    if "unexpected_count" in res:
+        finding.unexpected_count = int(res["unexpected_count"] or 0)
+    if "observed_value" in res:
+        finding.observed = _plain(res["observed_value"])
+    rows = res.get("unexpected_index_list") or res.get("partial_unexpected_index_list")
+    if rows and isinstance(rows[0], dict):
+        finding.sample = [_plain(r) for r in rows[:SAMPLE_ROWS]]
+    elif res.get("partial_unexpected_list"):
+        finding.sample = [
+            _plain(v) if isinstance(v, dict) else {"value": _plain(v)} for v in res["partial_unexpected_list"][:SAMPLE_ROWS]
+        ]
+    elif spec.expect.startswith("expect_table_") and frame is not None and len(frame):
+        # A pushed-down rule: the frame itself holds the offending rows.
+        finding.sample = _records(frame, SAMPLE_ROWS)
+    return finding
+
+
+def _run_gx(stage: str, suites: list[SuiteSpec], frames: dict, site_dir: Path) -> tuple[list[Finding], int]:
+    import great_expectations as gx
+
+    site_name = f"cosell_{stage}"
+    context = _gx_context(site_dir, site_name)
+    source = context.data_sources.add_pandas(f"cosell_{stage}")
+    findings: list[Finding] = []
+    evaluated = 0
+    for suite in suites:
+        by_dataset: dict[str, list[ExpectationSpec]] = {}
+        for spec in suite.expectations:
+            by_dataset.setdefault(spec.dataset, []).append(spec)
+        for ds_name, specs in by_dataset.items():
+            evaluated += len(specs)
+            frame = frames[(suite.name, ds_name)]
+            if isinstance(frame, str):  # the dataset could not be read: each of its rules fails
+                findings += [
+                    Finding(s.qualified_name, s.severity, s.dataset, s.description, error=frame) for s in specs
+                ]
+                continue
+            label = f"{suite.name}.{ds_name}"
+            asset = source.add_dataframe_asset(label)
+            batch_definition = asset.add_batch_definition_whole_dataframe("batch")
+            gx_suite = context.suites.add(gx.ExpectationSuite(name=label, meta={"description": suite.description}))
+            by_name: dict[str, ExpectationSpec] = {}
+            for spec in specs:
+                gx_suite.add_expectation(_gx_expectation(spec))
+                by_name[spec.qualified_name] = spec
+            validation = context.validation_definitions.add(
+                gx.ValidationDefinition(name=label, data=batch_definition, suite=gx_suite)
+            )
+            index = [c for c in suite.datasets[ds_name].index if c in frame.columns]
+            result_format: dict[str, Any] = {"result_format": "COMPLETE", "partial_unexpected_count": SAMPLE_ROWS}
+            if index:
+                result_format["unexpected_index_column_names"] = index
+            checkpoint = context.checkpoints.add(
+                gx.Checkpoint(name=label, validation_definitions=[validation], actions=[], result_format=result_format)
+            )
+            run = checkpoint.run(batch_parameters={"dataframe": frame})
+            for validation_result in run.run_results.values():
+                for result in validation_result.results:
+                    if result.success:
+                        continue
+                    spec = by_name[result.expectation_config.meta["name"]]
+                    findings.append(_finding_from_result(spec, result, frame))
+    context.build_data_docs(site_names=[site_name])
+    return findings, evaluated
+
+
+def docs_dir(settings: Settings, stage: str) -> Path:
+    return settings.reports_dir / "data_docs" / stage
+
+
+def check(stage: str, settings: Settings) -> GateResult:
+    """Run the `raw` or `marts` gate; raises GateFailed when a fail-severity expectation fails."""
+    if stage not in STAGES:
+        raise CosellError(f"unknown gate {stage!r}: use one of {', '.join(STAGES)}")
+    started = time.perf_counter()
+    suites = load_suites(stage, _params(settings))
+    frames, load_id = _read_frames(settings, stage, suites)
+
+    site_dir = docs_dir(settings, stage)
+    if site_dir.exists():
+        shutil.rmtree(site_dir)  # the folder describes this run only
+    site_dir.mkdir(parents=True, exist_ok=True)
+    findings, evaluated = _run_gx(stage, suites, frames, site_dir)
+
+    order = {s.qualified_name: i for i, s in enumerate(e for suite in suites for e in suite.expectations)}
+    findings.sort(key=lambda f: order.get(f.expectation, 0))
+    failures = [f for f in findings if f.severity == "fail"]
+    warnings = [f for f in findings if f.severity == "warn"]
+    index_html = site_dir / "index.html"
+    result = GateResult(
+        stage=stage,
+        ok=not failures,
+        failures=failures,
+        warnings=warnings,
+        docs_path=index_html if index_html.exists() else site_dir,
+        json_path=site_dir / "gate_result.json",
+        expectations=evaluated,
+        elapsed_seconds=time.perf_counter() - started,
+        batch_load_id=load_id,
+    )
+    result.json_path.write_text(json.dumps(result.to_json(), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    for finding in warnings:
+        log.warning("%s gate warning: %s", stage, finding.brief())
+    if failures:
+        raise GateFailed(result)
+    return result
