@@ -67,6 +67,10 @@ naive as (
     group by 1, 2
 ),
 
+as_of as (
+    select as_of_date from {{ ref('warehouse_as_of') }}
+),
+
 final as (
     select
         naive.slice_type,
@@ -92,8 +96,10 @@ final as (
         cast(round_even(cast(round(matched.incremental_revenue_usd, 6) as decimal(38, 6)), 2) as decimal(18, 2))
             as incremental_revenue_usd,
         cast(round_even(cast(round(matched.opportunity_revenue_usd, 6) as decimal(38, 6)), 2) as decimal(18, 2))
-            as opportunity_revenue_usd
+            as opportunity_revenue_usd,
+        as_of.as_of_date
     from naive
+    cross join as_of
     left join slice_totals
         on naive.slice_type = slice_totals.slice_type
         and naive.slice_value = slice_totals.slice_value

@@ -1,0 +1,177 @@
+"""`cosell build`: runs `dbt build` (models, data tests, unit tests) on the warehouse in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cosell.config import DBT_PROJECT_DIR, Settings
+from cosell.errors import CosellError
+
+# dbt statuses that make a build fail, by node kind.
+_FAILED = {"error", "fail", "runtime error"}
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    models: int
+    tests_passed: int
+    unit_tests_passed: int
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+    seconds: float = 0.0
+    select: str | None = None
+
+    def describe(self) -> str:
+        scope = f" (--select {self.select})" if self.select else ""
+        text = (
+            f"dbt build{scope}: {self.models} models built, {self.tests_passed} data tests and "
+            f"{self.unit_tests_passed} unit tests passed in {self.seconds:.1f}s"
+        )
+        if self.warnings:
+            text += f"; {len(self.warnings)} warning(s): " + ", ".join(self.warnings)
+        return text
+
+
+def dbt_paths(settings: Settings) -> tuple[Path, Path]:
+    """Where dbt writes its target (compiled SQL, run_results.json) and logs: under COSELL_HOME."""
+    base = settings.home / "dbt"
+    return base / "target", base / "logs"
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """The environment the dbt profile reads (dbt/profiles.yml), plus telemetry off."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "COSELL_HOME": str(settings.home),
+            "COSELL_WAREHOUSE": str(settings.warehouse),
+            "COSELL_DUCKDB_THREADS": str(settings.duckdb_threads),
+            "COSELL_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+            "DBT_VERSION_CHECK": "False",
+            "DO_NOT_TRACK": "1",
+        }
+    )
+    return env
+
+
+def _dbt_command() -> list[str]:
+    script = Path(sys.executable).with_name("dbt")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("dbt")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "dbt.cli.main"]
+
+
+def _node_name(unique_id: str) -> str:
+    # model.cosell.fct_cosell_deals -> fct_cosell_deals; unit_test.cosell.model.test -> model.test
+    parts = unique_id.split(".")
+    return ".".join(parts[2:]) if len(parts) > 2 else unique_id
+
+
+def _first_line(text: str | None) -> str:
+    for line in (text or "").splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _failure_message(results: list[dict]) -> str:
+    failed = []
+    for result in results:
+        if result.get("status") not in _FAILED:
+            continue
+        kind = result["unique_id"].split(".")[0]
+        name = _node_name(result["unique_id"])
+        if kind == "test" and result.get("status") == "fail":
+            failed.append(f"test {name} failed ({result.get('failures') or 0} rows)")
+        elif kind == "unit_test":
+            failed.append(f"unit test {name} failed")
+        else:
+            detail = _first_line(result.get("message"))[:200]
+            failed.append(f"{kind} {name} error: {detail}" if detail else f"{kind} {name} error")
+    if not failed:
+        return ""
+    shown = failed[:6]
+    more = f" and {len(failed) - len(shown)} more" if len(failed) > len(shown) else ""
+    return "; ".join(shown) + more
+
+
+def _output_error(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in lines:
+        lowered = line.lower()
+        if "error" in lowered and "compilation" in lowered or "parsing error" in lowered or "runtime error" in lowered:
+            return line[:300]
+    for line in reversed(lines):
+        if "error" in line.lower():
+            return line[:300]
+    return lines[-1][:300] if lines else "no output"
+
+
+def build(settings: Settings, select: str | None = None) -> BuildSummary:
+    """Run `dbt build` on the warehouse; raise CosellError naming the failing models and tests."""
+    if not settings.warehouse.exists():
+        raise CosellError(f"warehouse {settings.warehouse} does not exist: run `cosell land` first")
+    target_path, log_path = dbt_paths(settings)
+    target_path.mkdir(parents=True, exist_ok=True)
+    log_path.mkdir(parents=True, exist_ok=True)
+    settings.temp_dir.mkdir(parents=True, exist_ok=True)
+    run_results = target_path / "run_results.json"
+    run_results.unlink(missing_ok=True)
+
+    command = _dbt_command() + [
+        "build",
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(target_path),
+        "--log-path",
+        str(log_path),
+        "--no-use-colors",
+    ]
+    if select:
+        command += ["--select", select]
+
+    started = time.monotonic()
+    process = subprocess.run(
+        command,
+        cwd=str(DBT_PROJECT_DIR),
+        env=dbt_env(settings),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+
+    results: list[dict] = []
+    if run_results.exists():
+        results = json.loads(run_results.read_text()).get("results", [])
+    if process.returncode != 0:
+        reason = _failure_message(results) or _output_error(process.stdout + "\n" + process.stderr)
+        raise CosellError(f"dbt build failed: {reason} (log: {log_path / 'dbt.log'})")
+
+    def count(kind: str, statuses: set[str]) -> int:
+        return sum(1 for r in results if r["unique_id"].startswith(kind + ".") and r.get("status") in statuses)
+
+    warnings = tuple(
+        f"{_node_name(r['unique_id'])} ({r.get('failures') or 0} rows)" for r in results if r.get("status") == "warn"
+    )
+    return BuildSummary(
+        models=count("model", {"success"}),
+        tests_passed=count("test", {"pass"}),
+        unit_tests_passed=count("unit_test", {"pass"}),
+        warnings=warnings,
+        seconds=seconds,
+        select=select,
+    )
