@@ -315,11 +315,12 @@ def pipeline_lines(rule: PipelineRule, period: Period, deals: tuple[Deal, ...],
         raw = round_cents(basis * rule.rate)
         amount = min(raw, cap)
         capped = f", capped at {money_text(cap)} USD a deal" if raw > cap else ""
+        pays = f"; pays {money_text(amount)} USD" if raw > cap else ""
         lines.append(_line(
             period, partner, tiers[partner.partner_id], rule.rule_id, deal.deal_id, basis, rule.rate, amount,
             f"Pipeline contribution for partner-sourced deal {deal.deal_id}, which first reached technical validation "
             f"on {deal.technical_validation_at:%Y-%m-%d}: deal amount {money_text(basis)} USD x rate "
-            f"{rate_text(rule.rate)} = {money_text(raw)} USD{capped}; pays {money_text(amount)} USD.",
+            f"{rate_text(rule.rate)} = {money_text(raw)} USD{capped}{pays}.",
         ))
     return lines
 
