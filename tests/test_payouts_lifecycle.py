@@ -404,3 +404,37 @@ def test_cli_run_and_approve(settings, tmp_path, monkeypatch, capsys):
     assert cli.main(["payouts", "approve", "--period", PERIOD, "--out", str(tmp_path / "out"), "--by", "cfo"]) == 0
     out = capsys.readouterr().out
     assert "DRAFT: 11 line(s) for 7 partner(s), total 57564.86 USD" in out and "approved by cfo" in out
+
+
+def test_adjustment_rows_pure():
+    from cosell.payouts.lifecycle import adjustment_rows
+
+    def rec(line_id, deal_id, amount, rule="COSELL_ACCELERATOR"):
+        return {"period": PERIOD, "line_id": line_id, "partner_id": "P", "partner_name": "N", "partner_type": "VAR",
+                "partner_tier": "GOLD", "rule_id": rule, "deal_id": deal_id, "basis_usd": "1.00", "rate": "0.015",
+                "amount_usd": amount, "explanation": "why"}
+
+    issued = {"a": (rec("a", "D1", "10.00"), D("10.00")), "b": (rec("b", "D2", "5.00"), D("5.00")),
+              "c": (rec("c", "D3", "1.00"), D("1.00"))}
+    rows = adjustment_rows(issued, [rec("a", "D1", "10.00"), rec("b", "D2", "7.25"), rec("n", "D4", "0.12")],
+                           ["COSELL_ACCELERATOR"])
+    assert [(r["line_id"], r["issued_amount_usd"], r["recomputed_amount_usd"], r["amount_usd"]) for r in rows] == [
+        ("b", "5.00", "7.25", "2.25"), ("c", "1.00", "0.00", "-1.00"), ("n", "0.00", "0.12", "0.12")]
+    assert rows[1]["explanation"].startswith("Clawback") and rows[2]["explanation"].startswith("New line")
+    assert adjustment_rows(issued, [rec("a", "D1", "10.00"), rec("b", "D2", "5.00"), rec("c", "D3", "1.00")], []) == []
+
+
+def test_approve_without_warehouse_keeps_the_draft(settings, tmp_path):
+    run_period(PERIOD, tmp_path / "out", settings)
+    settings.warehouse.unlink()
+    assert "does not exist" in one_line_error(lambda: approve_period(PERIOD, tmp_path / "out", settings))
+    manifest = json.loads((tmp_path / "out" / PERIOD / "manifest.json").read_text())
+    assert manifest["status"] == "DRAFT" and not settings.warehouse.exists()
+    assert os.stat(tmp_path / "out" / PERIOD / "payout_lines.csv").st_mode & 0o200
+
+
+def test_deal_of_unknown_partner_is_an_error(tmp_path):
+    s = make_settings(tmp_path)
+    build_warehouse(s, partners=[partner("P1")], deals=[deal("D1", "P9", "100.00", T(2026, 3, 3))])
+    assert "P9" in one_line_error(lambda: run_period(PERIOD, tmp_path / "out", s))
+    assert not (tmp_path / "out").exists()
