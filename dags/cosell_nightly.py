@@ -1,0 +1,159 @@
+"""
+### cosell_nightly — land, gate, build, gate, publish one business date
+
+The scheduled form of `cosell run` (SPEC section 2), one run per **business date**:
+
+1. `business_date` — the date the run works on: the DAG param `business_date` (YYYY-MM-DD)
+   when given, else the day before the run's logical date (the 02:00 UTC run of the 2nd
+   loads the extracts of the 1st), else the day before `run_after` (asset-triggered and some
+   manual runs have no logical date). Trigger a rerun or a backfill of a day with
+   `{"business_date": "2026-04-30"}`.
+2. `wait_for_extracts` — a sensor in reschedule mode that waits until every feed folder
+   `<inbox>/<feed>/<business_date>/` holds at least one file; it times out with a message
+   naming the missing feeds. Inbox: `COSELL_INBOX`, default `<COSELL_HOME>/inbox`. Poke
+   interval and timeout (seconds): `COSELL_INBOX_POKE_INTERVAL` (300), `COSELL_INBOX_TIMEOUT`
+   (21600).
+3. `land` — `cosell land`: new files only (idempotent by sha256); the inbox is never changed.
+4. `raw_gate` — `cosell check raw` (Great Expectations). A failed `fail` expectation fails the
+   task at once (no retry: the data will not change by waiting) and nothing downstream runs.
+5. `dbt_build` — the dbt project through astronomer-cosmos: one task group per model, its
+   `run` task then its `test` task; tests spanning several models run after all their parents.
+6. `marts_gate` — `cosell check marts`.
+7. `publish` — atomic copy of the marts for BI; on success it emits the Asset
+   `cosell_published_warehouse`, which schedules `cosell_payouts`.
+
+Every task that opens the DuckDB warehouse runs in the one-slot pool `cosell_warehouse`
+(DuckDB: one writer per file); the DAG also runs one task and one run at a time. Failures are
+retried twice with exponential backoff, and each final failure leaves one line in the task log
+and in `<COSELL_HOME>/reports/failures/`. Rerunning a date changes nothing: landing skips
+files already landed, and the build and publish are deterministic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from airflow.sdk import Asset, CronTriggerTimetable, Param, chain, dag, task
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
+
+from cosell import airflow_tasks as tasks
+from cosell.config import DBT_PROJECT_DIR
+
+PUBLISHED = Asset(name=tasks.PUBLISHED_ASSET_NAME, uri=tasks.PUBLISHED_ASSET_URI)
+
+DEFAULT_ARGS = {
+    "owner": "data-engineering",
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=2),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": dt.timedelta(minutes=30),
+    "on_failure_callback": tasks.record_failure,
+}
+
+# Cosmos renders the dbt graph from dbt/target/manifest.json (`tasks.prepare_dbt_manifest()`),
+# so parsing this file starts no dbt process; without a manifest it falls back to `dbt ls`.
+_HAS_MANIFEST = tasks.DBT_MANIFEST.exists()
+
+
+@dag(
+    dag_id="cosell_nightly",
+    description="Land the day's extracts, gate, dbt build, gate, publish the marts",
+    schedule=CronTriggerTimetable("0 2 * * *", timezone="UTC"),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    max_active_tasks=1,
+    default_args=DEFAULT_ARGS,
+    params={
+        "business_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Business date to load (YYYY-MM-DD); empty = the day before the logical date",
+        )
+    },
+    tags=["cosell", "nightly", "dbt"],
+    doc_md=__doc__,
+)
+def cosell_nightly():
+    @task
+    def business_date(**context) -> str:
+        dag_run = context.get("dag_run")
+        return tasks.business_date_for(
+            context["params"].get("business_date"),
+            context.get("logical_date"),
+            getattr(dag_run, "run_after", None),
+        )
+
+    date = business_date()
+
+    wait = tasks.InboxSensor(
+        task_id="wait_for_extracts",
+        business_date=date,
+        mode="reschedule",
+        poke_interval=float(os.environ.get("COSELL_INBOX_POKE_INTERVAL", "300")),
+        timeout=float(os.environ.get("COSELL_INBOX_TIMEOUT", str(6 * 3600))),
+    )
+
+    @task(pool=tasks.WAREHOUSE_POOL)
+    def land(business_date: str) -> dict:
+        return tasks.land_extracts(business_date)
+
+    @task(pool=tasks.WAREHOUSE_POOL)
+    def raw_gate() -> str:
+        return tasks.run_gate("raw")
+
+    project_config = ProjectConfig(
+        dbt_project_path=DBT_PROJECT_DIR,
+        manifest_path=tasks.DBT_MANIFEST if _HAS_MANIFEST else None,
+        install_dbt_deps=False,
+    )
+    if _HAS_MANIFEST:
+        # Read the manifest as a plain local file: through ObjectStoragePath the read goes via
+        # Airflow's lineage collector, which loads every plugin (about 1 s of the parse).
+        project_config.manifest_path = tasks.DBT_MANIFEST
+
+    dbt_build = DbtTaskGroup(
+        group_id="dbt_build",
+        project_config=project_config,
+        profile_config=ProfileConfig(
+            profile_name=tasks.DBT_PROFILE_NAME,
+            target_name=tasks.DBT_TARGET_NAME,
+            profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
+        ),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.LOCAL,
+            invocation_mode=InvocationMode.SUBPROCESS,
+            dbt_executable_path=tasks.dbt_executable(),
+            test_indirect_selection=TestIndirectSelection.CAUTIOUS,
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST if _HAS_MANIFEST else LoadMode.DBT_LS,
+            invocation_mode=InvocationMode.SUBPROCESS,
+            dbt_executable_path=tasks.dbt_executable(),
+            test_behavior=TestBehavior.AFTER_EACH,
+            should_detach_multiple_parents_tests=True,
+            emit_datasets=False,
+        ),
+        operator_args={
+            "pool": tasks.WAREHOUSE_POOL,
+            "append_env": True,
+            "env": tasks.dbt_env(),
+        },
+        default_args=DEFAULT_ARGS,
+    )
+
+    @task(pool=tasks.WAREHOUSE_POOL)
+    def marts_gate() -> str:
+        return tasks.run_gate("marts")
+
+    @task(pool=tasks.WAREHOUSE_POOL, outlets=[PUBLISHED])
+    def publish() -> dict:
+        return tasks.publish_marts()
+
+    chain(wait, land(date), raw_gate(), dbt_build, marts_gate(), publish())
+
+
+cosell_nightly()

@@ -1,0 +1,278 @@
+"""The Airflow demo: sample extracts, then the nightly DAG and the payout DAG run end to end with dag.test().
+
+Everything Airflow needs lives under <COSELL_HOME>/airflow (SQLite metadata, logs, Cosmos cache);
+the DAGs are the project's dags/ folder. Airflow reads AIRFLOW_HOME when it is first imported, so
+every Airflow step runs in a subprocess started with the environment of `airflow_environment`;
+this module itself never imports Airflow outside `_run_dag` (the subprocess entry point).
+
+    python -m cosell.airflow_demo                       # the demo on the embedded default
+    python -m cosell.airflow_demo run-dag DAG_ID [--business-date D] [--period P] [--logical-date ISO]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cosell  # noqa: F401  (telemetry off)
+from cosell.airflow_tasks import (
+    TELEMETRY_OFF,
+    WAREHOUSE_POOL,
+    WAREHOUSE_POOL_DESCRIPTION,
+    last_complete_period,
+    payouts_dir,
+    prepare_dbt_manifest,
+)
+from cosell.config import PROJECT_ROOT, Settings
+from cosell.errors import CosellError
+
+DAGS_DIR = PROJECT_ROOT / "dags"
+NIGHTLY_DAG = "cosell_nightly"
+PAYOUTS_DAG = "cosell_payouts"
+SAMPLE = {"seed": 7, "start": dt.date(2026, 1, 1), "days": 120, "partners": 150, "deals": 3000}
+RESULT_MARK = "COSELL_DAG_RESULT "
+EMPTY_EXTRACT = "no_changes.csv"
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def airflow_environment(settings: Settings, inbox: Path, airflow_home: Path | None = None) -> dict[str, str]:
+    """The environment of every Airflow process of the demo: its own AIRFLOW_HOME, SQLite, no examples."""
+    home = Path(airflow_home or settings.home / "airflow").resolve()
+    env = dict(os.environ)
+    env.update(TELEMETRY_OFF)
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+            "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos_cache"),
+            "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+            "COSELL_HOME": str(settings.home),
+            "COSELL_WAREHOUSE": str(settings.warehouse),
+            "COSELL_PUBLISHED": str(settings.published),
+            "COSELL_DUCKDB_THREADS": str(settings.duckdb_threads),
+            "COSELL_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+            "COSELL_MAX_REJECT_RATE": str(settings.max_reject_rate),
+            "COSELL_INBOX": str(Path(inbox).resolve()),
+            # The demo's extracts are all there: poke once, give up fast if a feed is missing.
+            "COSELL_INBOX_POKE_INTERVAL": os.environ.get("COSELL_INBOX_POKE_INTERVAL", "5"),
+            "COSELL_INBOX_TIMEOUT": os.environ.get("COSELL_INBOX_TIMEOUT", "30"),
+        }
+    )
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.setdefault("PYTHONPYCACHEPREFIX", str(home / "pycache"))
+    return env
+
+
+def _airflow(env: dict[str, str], *args: str) -> str:
+    process = subprocess.run(
+        [sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True, check=False
+    )
+    if process.returncode != 0:
+        lines = [line for line in (process.stderr + process.stdout).splitlines() if line.strip()]
+        raise CosellError(f"`airflow {' '.join(args)}` failed: {lines[-1] if lines else 'no output'}")
+    return process.stdout
+
+
+def prepare_airflow(env: dict[str, str]) -> None:
+    """`airflow db migrate` (SQLite under AIRFLOW_HOME), the warehouse pool, and the dbt manifest Cosmos renders."""
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    prepare_dbt_manifest(env)
+    _airflow(env, "db", "migrate")
+    _airflow(env, "pools", "set", WAREHOUSE_POOL, "1", WAREHOUSE_POOL_DESCRIPTION)
+
+
+# --------------------------------------------------------------------------- inbox
+
+
+def deliver_empty_extracts(inbox: Path, business_date: str) -> list[str]:
+    """Give every feed without a file on business_date a header-only CSV ("nothing changed").
+
+    The synthetic generator writes a feed's file only on days it has changes; real senders
+    deliver an empty extract instead, which is what the nightly DAG's sensor waits for.
+    """
+    from cosell.airflow_tasks import missing_feeds
+    from cosell.contract import FEEDS
+
+    added = []
+    for feed in missing_feeds(inbox, business_date):
+        folder = Path(inbox) / feed / business_date
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / EMPTY_EXTRACT).write_text(",".join(FEEDS[feed].column_names) + "\n", encoding="utf-8")
+        added.append(feed)
+    return added
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@dataclass
+class DagRunResult:
+    dag_id: str
+    run_id: str
+    state: str
+    tasks: dict[str, str]
+    seconds: float
+    conf: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        counts: dict[str, int] = {}
+        for state in self.tasks.values():
+            counts[state] = counts.get(state, 0) + 1
+        shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        return f"{self.dag_id} {self.conf or ''} {self.state} in {self.seconds:.0f}s ({len(self.tasks)} tasks: {shown})"
+
+
+def run_dag(
+    env: dict[str, str],
+    dag_id: str,
+    business_date: str | None = None,
+    period: str | None = None,
+    logical_date: dt.datetime | None = None,
+) -> DagRunResult:
+    """One dag.test() run in a subprocess with `env`; returns the run state and every task's state."""
+    command = [sys.executable, "-m", "cosell.airflow_demo", "run-dag", dag_id]
+    if business_date:
+        command += ["--business-date", business_date]
+    if period:
+        command += ["--period", period]
+    if logical_date:
+        command += ["--logical-date", logical_date.isoformat()]
+    started = time.monotonic()
+    process = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    seconds = time.monotonic() - started
+    log_file = Path(env["AIRFLOW_HOME"]) / "logs" / f"dag_test_{dag_id}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    log_file.write_text(process.stdout + "\n--- stderr ---\n" + process.stderr, encoding="utf-8")
+    for line in reversed(process.stdout.splitlines()):
+        if line.startswith(RESULT_MARK):
+            data = json.loads(line[len(RESULT_MARK):])
+            return DagRunResult(dag_id, data["run_id"], data["state"], data["tasks"], seconds, data["conf"])
+    lines = [line for line in process.stderr.splitlines() if line.strip()]
+    raise CosellError(f"dag.test of {dag_id} did not finish (log {log_file}): {lines[-1] if lines else 'no output'}")
+
+
+def _run_dag(dag_id: str, business_date: str | None, period: str | None, logical_date: str | None) -> None:
+    """Subprocess side of run_dag: AIRFLOW_HOME is already set, so Airflow may be imported now."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(DAGS_DIR))
+    if bag.import_errors:
+        raise SystemExit(f"DAG import errors: {bag.import_errors}")
+    dag = bag.dags[dag_id]
+    conf: dict[str, Any] = {}
+    if business_date:
+        conf["business_date"] = business_date
+    if period:
+        conf["period"] = period
+    when = dt.datetime.fromisoformat(logical_date) if logical_date else None
+    if when is not None and when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    run = dag.test(logical_date=when, run_conf=conf or None)
+    tasks = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()}
+    state = str(getattr(run.state, "value", run.state))
+    print(RESULT_MARK + json.dumps({"run_id": run.run_id, "state": state, "tasks": tasks, "conf": conf}), flush=True)
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@dataclass
+class AirflowDemoSummary:
+    lines: list[str]
+    warehouse: Path
+    published: Path
+    payouts: Path
+    reports: Path
+    airflow_home: Path
+    runs: list[DagRunResult]
+
+    def describe(self) -> str:
+        return "\n".join(
+            self.lines
+            + [
+                f"warehouse:         {self.warehouse}",
+                f"published for BI:  {self.published}",
+                f"payout files:      {self.payouts}",
+                f"reports:           {self.reports}",
+                f"airflow home:      {self.airflow_home} (logs in logs/, metadata in airflow.db)",
+            ]
+        )
+
+
+def airflow_demo(settings: Settings, sample: dict[str, Any] | None = None) -> AirflowDemoSummary:
+    """Sample extracts, then cosell_nightly for the sample's last date, then cosell_payouts."""
+    from cosell.generate import generate
+
+    sample = dict(SAMPLE if sample is None else sample)
+    inbox = settings.home / "inbox"
+    if not (inbox.is_dir() and any(inbox.iterdir())):
+        generated = generate(inbox, **sample).describe()
+    else:
+        generated = f"sample extracts already in {inbox}"
+    business_date = (sample["start"] + dt.timedelta(days=sample["days"] - 1)).isoformat()
+    delivered = deliver_empty_extracts(inbox, business_date)
+    env = airflow_environment(settings, inbox)
+    prepare_airflow(env)
+
+    logical = dt.datetime.fromisoformat(business_date).replace(tzinfo=dt.UTC) + dt.timedelta(days=1, hours=2)
+    nightly = run_dag(env, NIGHTLY_DAG, business_date=business_date, logical_date=logical)
+    if nightly.state != "success":
+        failed = sorted(t for t, s in nightly.tasks.items() if s in ("failed", "upstream_failed"))
+        raise CosellError(
+            f"{NIGHTLY_DAG} {business_date} ended {nightly.state} (failed: {', '.join(failed)}); "
+            f"see {settings.reports_dir / 'failures'} and {Path(env['AIRFLOW_HOME']) / 'logs'}"
+        )
+    payouts = run_dag(env, PAYOUTS_DAG)
+    if payouts.state != "success":
+        raise CosellError(f"{PAYOUTS_DAG} ended {payouts.state}; see {settings.reports_dir / 'failures'}")
+    period = last_complete_period(dt.date.fromisoformat(business_date))
+    lines = [generated]
+    if delivered:
+        lines.append(f"header-only extracts delivered for {business_date}: {', '.join(delivered)}")
+    lines += [nightly.describe(), payouts.describe()]
+    return AirflowDemoSummary(
+        lines,
+        settings.warehouse,
+        settings.published,
+        payouts_dir(settings) / period,
+        settings.reports_dir,
+        Path(env["AIRFLOW_HOME"]),
+        [nightly, payouts],
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cosell.airflow_demo")
+    sub = parser.add_subparsers(dest="command")
+    one = sub.add_parser("run-dag", help="dag.test() one DAG (AIRFLOW_HOME must be set)")
+    one.add_argument("dag_id")
+    one.add_argument("--business-date")
+    one.add_argument("--period")
+    one.add_argument("--logical-date")
+    args = parser.parse_args(argv)
+    if args.command == "run-dag":
+        _run_dag(args.dag_id, args.business_date, args.period, args.logical_date)
+        return 0
+    try:
+        print(airflow_demo(Settings.from_env()).describe())
+    except CosellError as error:
+        print(f"cosell: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
