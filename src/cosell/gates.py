@@ -111,7 +111,10 @@ def _substitute(value: Any, params: dict[str, Any]) -> Any:
 
 def _read_suite_file(path: Path) -> dict:
     text = path.read_text(encoding="utf-8")
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as error:
+        raise CosellError(f"suite file {path} cannot be parsed: {' '.join(str(error).split())}") from None
     if not isinstance(data, dict):
         raise CosellError(f"suite file {path} is not a mapping")
     return data
@@ -451,11 +454,14 @@ def _run_gx(stage: str, suites: list[SuiteSpec], frames: dict, site_dir: Path) -
             label = f"{suite.name}.{ds_name}"
             asset = source.add_dataframe_asset(label)
             batch_definition = asset.add_batch_definition_whole_dataframe("batch")
-            gx_suite = context.suites.add(gx.ExpectationSuite(name=label, meta={"description": suite.description}))
-            by_name: dict[str, ExpectationSpec] = {}
-            for spec in specs:
-                gx_suite.add_expectation(_gx_expectation(spec))
-                by_name[spec.qualified_name] = spec
+            gx_suite = context.suites.add(
+                gx.ExpectationSuite(
+                    name=label,
+                    expectations=[_gx_expectation(spec) for spec in specs],
+                    meta={"description": suite.description},
+                )
+            )
+            by_name = {spec.qualified_name: spec for spec in specs}
             validation = context.validation_definitions.add(
                 gx.ValidationDefinition(name=label, data=batch_definition, suite=gx_suite)
             )
@@ -481,12 +487,22 @@ def docs_dir(settings: Settings, stage: str) -> Path:
     return settings.reports_dir / "data_docs" / stage
 
 
-def check(stage: str, settings: Settings) -> GateResult:
-    """Run the `raw` or `marts` gate; raises GateFailed when a fail-severity expectation fails."""
+def check(stage: str, settings: Settings, *, suites: list[str] | None = None) -> GateResult:
+    """Run the `raw` or `marts` gate; raises GateFailed when a fail-severity expectation fails.
+
+    `suites` restricts the run to the named suites (tests and debugging); the nightly run and
+    `cosell check` always run every suite of the stage.
+    """
     if stage not in STAGES:
         raise CosellError(f"unknown gate {stage!r}: use one of {', '.join(STAGES)}")
     started = time.perf_counter()
+    names = suites
     suites = load_suites(stage, _params(settings))
+    if names is not None:
+        unknown = sorted(set(names) - {s.name for s in suites})
+        if unknown:
+            raise CosellError(f"no {stage} suite named {', '.join(unknown)}")
+        suites = [s for s in suites if s.name in names]
     frames, load_id = _read_frames(settings, stage, suites)
 
     site_dir = docs_dir(settings, stage)
