@@ -89,7 +89,7 @@ WIN_PER_COMPLEXITY_BAND = -0.09  # per band LOW, MEDIUM, HIGH (0..2)
 WIN_PER_COMPETITIVE = -0.07  # GREENFIELD 0, COMPETITIVE_EVAL 1, INCUMBENT_DISPLACEMENT 2
 P0_MIN, P0_MAX = 0.08, 0.85
 # Request model: logit = REQ_BASE + per-level terms + partner propensity (see docs).
-REQ_BASE = -2.2
+REQ_BASE = -2.0
 REQ_PER_AMOUNT_BAND = 0.45
 REQ_PER_COMPLEXITY_BAND = 0.6
 REQ_PER_COMPETITIVE = 0.5
@@ -754,7 +754,7 @@ def _chunk(seed: int, ci: int, lo: int, hi: int, days: int, world: _World, fmt: 
 
     # --- activities: for every confirmed request ----------------------------------------------
     confirmed = (decision == 1) & (decide_time < T)
-    n_act = np.where(confirmed, np.minimum(rng.poisson(2.2, m), 8), 0)
+    n_act = np.where(confirmed, np.minimum(rng.poisson(3.5, m), 12), 0)
     a_req = np.repeat(np.arange(m), n_act)
     a_j = np.arange(len(a_req)) - np.repeat(np.cumsum(n_act) - n_act, n_act)
     k = len(a_req)
