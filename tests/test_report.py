@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import shutil
 import subprocess
@@ -252,7 +253,7 @@ def test_every_chart_is_drawn_in_headless_chromium(settings: Settings, tmp_path:
 
     shot = tmp_path / "program_report.png"
     started = time.monotonic()
-    run_chromium(page, tmp_path / "profile-shot", f"--screenshot={shot}", "--window-size=1300,4300")
+    run_chromium(page, tmp_path / "profile-shot", f"--screenshot={shot}", "--window-size=1300,4000")
     print(f"chromium screenshot in {time.monotonic() - started:.1f}s")
     assert shot.exists() and shot.stat().st_size > 20_000
     kept = settings.reports_dir / "program_report.png"
@@ -332,3 +333,21 @@ def test_deployment_falls_back_to_the_mart_without_engagements(settings: Setting
     assert dict(summary.charts)["chart-deployment"] is None
     text = summary.path.read_text(encoding="utf-8")
     assert "weighted by supported requests" in text
+
+
+def test_ensure_chromium_script(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[1] / "scripts" / "ensure-chromium"
+    assert os.access(script, os.X_OK), f"{script} is not executable"
+    chromium()
+    present = subprocess.run(["/bin/bash", str(script)], capture_output=True, text=True, timeout=60)
+    assert present.returncode == 0, present.stderr
+    # Missing browser and no apt-get on PATH: it says why and fails rather than pretending.
+    missing = subprocess.run(
+        ["/bin/bash", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": str(tmp_path), "CHROMIUM": str(tmp_path / "no-chromium")},
+    )
+    assert missing.returncode != 0
+    assert "apt-get is not available" in missing.stderr

@@ -484,7 +484,7 @@ h1 { font-size: 24px; margin-bottom: 4px; }
 h2 { font-size: 18px; margin: 28px 0 4px 0; }
 p.measures { margin: 0 0 8px 0; color: #444; font-size: 13px; }
 p.note { margin: 0 0 8px 0; color: #8a4b00; font-size: 13px; }
-ul.toc { font-size: 13px; color: #444; }
+p.toc { font-size: 13px; color: #444; }
 section.chart { border-top: 1px solid #ddd; }
 footer { margin-top: 24px; font-size: 12px; color: #777; }
 """
@@ -518,11 +518,10 @@ def render_page(charts: list[Chart], as_of: dt.date | None, source_name: str) ->
         f'<p class="measures" id="as-of">Data as of <strong>{html.escape(as_of_text)}</strong> '
         f"(the latest business date landed). Direct deals are left out of every chart but the "
         f"rules-of-engagement violations.</p>",
-        '<ul class="toc">',
+        '<p class="toc">Charts: '
+        + " | ".join(f'<a href="#section-{c.div_id}">{html.escape(c.title)}</a>' for c in charts)
+        + "</p>",
     ]
-    for chart in charts:
-        parts.append(f'<li><a href="#{chart.div_id}">{html.escape(chart.title)}</a>: {html.escape(chart.measures)}</li>')
-    parts.append("</ul>")
     for index, chart in enumerate(charts):
         height = chart.figure.layout.height or CHART_HEIGHT
         div = chart.figure.to_html(
