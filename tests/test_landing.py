@@ -91,15 +91,59 @@ def test_out_of_order_files_land_in_later_runs_with_their_own_business_date(tmp_
 
 
 def test_files_are_taken_in_business_date_feed_name_order(tmp_path, settings):
+    """Of byte-identical files, the first in (business date, feed, file name) order is the one landed."""
     inbox = tmp_path / "inbox"
-    write(inbox, "partners", "2026-03-02", "b.csv", csv_text([row("partners", partner_id="P3")]))
-    write(inbox, "partners", "2026-03-01", "z.csv", csv_text([row("partners", partner_id="P2")]))
-    write(inbox, "deals", "2026-03-01", "a.csv", csv_text([row("deals")]))
+    content = csv_text([row("partners", partner_id="P2")])
+    write(inbox, "partners", "2026-03-02", "a.csv", content)
+    write(inbox, "partners", "2026-03-01", "z.csv", content)
+    write(inbox, "partners", "2026-03-01", "b.csv", content)
     land(inbox, settings)
-    assert query(settings, "SELECT file_path FROM raw.load_audit ORDER BY rowid") == [
-        ("deals/2026-03-01/a.csv",),
-        ("partners/2026-03-01/z.csv",),
-        ("partners/2026-03-02/b.csv",),
+    assert query(settings, "SELECT file_path, status FROM raw.load_audit ORDER BY file_path") == [
+        ("partners/2026-03-01/b.csv", "LANDED"),
+        ("partners/2026-03-01/z.csv", "DUPLICATE"),
+        ("partners/2026-03-02/a.csv", "DUPLICATE"),
+    ]
+
+
+def test_many_files_of_a_feed_land_together_with_their_own_lineage(tmp_path, settings):
+    inbox = tmp_path / "inbox"
+    for day in range(1, 8):
+        rows = [row("deals", deal_id=f"D{day}-{i}", stage="NOPE" if (day, i) == (4, 2) else "QUALIFIED") for i in range(1, 4)]
+        write(inbox, "deals", f"2026-03-0{day}", "deals.csv", csv_text(rows))
+    broken = inbox / "deals" / "2026-03-05" / "deals.csv"
+    broken.write_bytes(broken.read_bytes() + b"D5-4,short\n" + csv_text([row("deals", deal_id="D5-5")]).split("\n", 1)[1].encode())
+    summary = land(inbox, settings)
+    assert (summary.files["LANDED"], summary.rows_landed, summary.rows_rejected) == (7, 21, 2)
+    assert query(settings, "SELECT file_path, rows_landed, rows_rejected FROM raw.load_audit WHERE rows_rejected > 0 ORDER BY 1") == [
+        ("deals/2026-03-04/deals.csv", 2, 1),
+        ("deals/2026-03-05/deals.csv", 4, 1),
+    ]
+    assert query(settings, "SELECT business_date, row_number, left(reason, 26) FROM raw.rejects ORDER BY 1") == [
+        (dt.date(2026, 3, 4), 2, "stage: 'NOPE' is not one o"),
+        (dt.date(2026, 3, 5), 4, "wrong column count: expect"),
+    ]
+    assert query(settings, "SELECT deal_id, _business_date, _row_number FROM raw.deals WHERE _business_date IN ('2026-03-04', '2026-03-05') ORDER BY 2, 3") == [
+        ("D4-1", dt.date(2026, 3, 4), 1),
+        ("D4-3", dt.date(2026, 3, 4), 3),
+        ("D5-1", dt.date(2026, 3, 5), 1),
+        ("D5-2", dt.date(2026, 3, 5), 2),
+        ("D5-3", dt.date(2026, 3, 5), 3),
+        ("D5-5", dt.date(2026, 3, 5), 5),
+    ]
+
+
+def test_an_unreadable_file_among_many_is_quarantined_and_the_others_land(tmp_path, settings):
+    inbox = tmp_path / "inbox"
+    for day in range(1, 4):
+        rows = [row("deals", deal_id=f"D{day}-{i}", customer_name="x" * 300) for i in range(400)]
+        write(inbox, "deals", f"2026-03-0{day}", "deals.csv.gz", csv_text(rows))
+    bad = inbox / "deals" / "2026-03-02" / "deals.csv.gz"
+    bad.write_bytes(bad.read_bytes()[:-200])
+    summary = land(inbox, settings)
+    assert summary.files == {"LANDED": 2, "DUPLICATE": 0, "QUARANTINED": 1}
+    assert query(settings, "SELECT _business_date, count(*) FROM raw.deals GROUP BY 1 ORDER BY 1") == [
+        (dt.date(2026, 3, 1), 400),
+        (dt.date(2026, 3, 3), 400),
     ]
 
 

@@ -1,4 +1,11 @@
-"""`cosell land`: copies new extract files into schema raw with lineage, rejects and a load audit."""
+"""`cosell land`: copies new extract files into schema raw with lineage, rejects and a load audit.
+
+Files are decided one by one in landing order (business date, feed, file name): already seen,
+DUPLICATE, QUARANTINED, or to land. Files to land that share feed, format and header are read
+together in batches (one DuckDB scan for many small daily files); each batch commits its rows,
+rejects and audit rows in one transaction. A batch whose scan fails is retried file by file, so
+one unreadable file is quarantined and the others still land.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +26,8 @@ from cosell.raw_schema import as_of_date, create_raw_schema
 from cosell.row_checks import csv_render, ident, literal, reason_expression, typed
 
 LINEAGE_NAMES = {name for name, _ in LINEAGE_COLUMNS}
+BATCH_BYTES = 256 * 2**20  # input bytes read in one scan: bounds the staging table's memory
+BATCH_FILES = 2000
 
 
 @dataclass
@@ -41,11 +50,18 @@ class LandSummary:
 
 
 @dataclass
-class _Outcome:
-    status: str
+class _File:
+    """A file of this load and what became of it."""
+
+    entry: InboxFile
+    sha: str | None
+    status: str | None = None  # None while it waits to be landed
+    reason: str | None = None
+    names: list[str] = field(default_factory=list)
     rows_landed: int = 0
     rows_rejected: int = 0
-    reason: str | None = None
+    quarantine_path: str | None = None
+    duplicate_of: "_File | None" = None
 
 
 def land(inbox: Path, settings: Settings) -> LandSummary:
@@ -57,64 +73,139 @@ def land(inbox: Path, settings: Settings) -> LandSummary:
     con = connect(settings)
     try:
         create_raw_schema(con)
-        summary = LandSummary(settings.warehouse, None)
         load_id = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM raw.load_audit").fetchone()[0]
-        for entry in entries:
-            sha = None if entry.is_link else inbox_files.sha256(entry.path)
-            if _seen(con, entry, sha):
-                continue
-            outcome = _land_one(con, settings, entry, sha, load_id)
-            summary.load_id = load_id
-            summary.files[outcome.status] += 1
-            summary.rows_landed += outcome.rows_landed
-            summary.rows_rejected += outcome.rows_rejected
+        files = _triage(con, entries)
+        for batch in _batches([f for f in files if f.status is None]):
+            _land_batch(con, batch, load_id)
+        _resolve_duplicates_of_failures(files, load_id)
+        unrecorded = [f for f in files if f.status != "LANDED"]
+        for f in unrecorded:
+            if f.status == "QUARANTINED":
+                f.quarantine_path = _quarantine(settings, f.entry, load_id)
+        _record(con, unrecorded, load_id)
+        summary = LandSummary(settings.warehouse, load_id if files else None)
+        for f in files:
+            summary.files[f.status] += 1
+            summary.rows_landed += f.rows_landed
+            summary.rows_rejected += f.rows_rejected
         summary.as_of_date = as_of_date(con)
         return summary
     finally:
         con.close()
 
 
-def _seen(con: duckdb.DuckDBPyConnection, entry: InboxFile, sha: str | None) -> bool:
-    """A file already recorded at the same path with the same bytes is not looked at again."""
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM raw.load_audit WHERE file_path = ? AND file_sha256 IS NOT DISTINCT FROM ?",
-            [entry.relative, sha],
-        ).fetchone()[0]
-    )
-
-
-def _land_one(con, settings: Settings, entry: InboxFile, sha: str | None, load_id: int) -> _Outcome:
-    if entry.problem:
-        outcome = _Outcome("QUARANTINED", reason=entry.problem)
-    else:
-        landed_as = con.execute(
-            "SELECT file_path, load_id FROM raw.load_audit WHERE file_sha256 = ? AND status = 'LANDED' LIMIT 1",
-            [sha],
-        ).fetchone()
-        if landed_as:
-            outcome = _Outcome("DUPLICATE", reason=f"same bytes as {landed_as[0]} landed in load {landed_as[1]}")
+def _triage(con, entries: list[InboxFile]) -> list[_File]:
+    """Decide, in landing order, which entries are new and which of those can be landed."""
+    seen = set(con.execute("SELECT file_path, file_sha256 FROM raw.load_audit").fetchall())
+    landed = {
+        sha: (path, load)
+        for sha, path, load in con.execute(
+            "SELECT file_sha256, file_path, load_id FROM raw.load_audit WHERE status = 'LANDED'"
+        ).fetchall()
+    }
+    earlier: dict[str, _File] = {}
+    files = []
+    for entry in entries:
+        sha = None if entry.is_link else inbox_files.sha256(entry.path)
+        if (entry.relative, sha) in seen:
+            continue
+        f = _File(entry, sha)
+        files.append(f)
+        if entry.problem:
+            f.status, f.reason = "QUARANTINED", entry.problem
+        elif sha in landed:
+            f.status, f.reason = "DUPLICATE", f"same bytes as {landed[sha][0]} landed in load {landed[sha][1]}"
+        elif sha in earlier:
+            f.status, f.duplicate_of = "DUPLICATE", earlier[sha]
         else:
-            outcome = _copy_rows(con, entry, sha, load_id)
-    quarantine_path = _quarantine(settings, entry, load_id) if outcome.status == "QUARANTINED" else None
-    con.execute(
+            earlier[sha] = f
+            try:
+                f.names = inbox_files.header(entry)
+                problem = _header_problem(FEEDS[entry.feed], f.names)
+            except UnreadableFile as error:
+                problem = str(error)
+            if problem:
+                f.status, f.reason = "QUARANTINED", problem
+    return files
+
+
+def _resolve_duplicates_of_failures(files: list[_File], load_id: int) -> None:
+    """A copy of a file landed in this load is a DUPLICATE of it; a copy of a quarantined one is quarantined too."""
+    for f in files:
+        original = f.duplicate_of
+        if original is None:
+            continue
+        if original.status == "LANDED":
+            f.reason = f"same bytes as {original.entry.relative} landed in load {load_id}"
+        else:
+            f.status, f.reason = "QUARANTINED", original.reason
+
+
+def _batches(files: list[_File]) -> list[list[_File]]:
+    """Files that can be read in one scan: same feed, format and header; bounded in bytes and count."""
+    groups: dict[tuple, list[_File]] = {}
+    for f in files:
+        groups.setdefault((f.entry.feed, f.entry.format, tuple(f.names)), []).append(f)
+    batches = []
+    for group in groups.values():
+        batch, size = [], 0
+        for f in group:
+            file_size = f.entry.path.stat().st_size
+            if batch and (size + file_size > BATCH_BYTES or len(batch) >= BATCH_FILES):
+                batches.append(batch)
+                batch, size = [], 0
+            batch.append(f)
+            size += file_size
+        batches.append(batch)
+    return batches
+
+
+def _land_batch(con, batch: list[_File], load_id: int) -> None:
+    """Rows, rejects and audit rows of the batch in one transaction; on a read failure, file by file."""
+    try:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            _load_rows(con, batch, load_id)
+            _record(con, batch, load_id)
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+    except duckdb.Error as error:
+        for f in batch:
+            f.status, f.rows_landed, f.rows_rejected = None, 0, 0
+        if len(batch) > 1:
+            for f in batch:
+                _land_batch(con, [f], load_id)
+            return
+        f = batch[0]
+        f.status, f.reason = "QUARANTINED", "cannot read file: " + " ".join(str(error).split())[:300]
+
+
+def _record(con, files: list[_File], load_id: int) -> None:
+    if not files:
+        return
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    con.executemany(
         "INSERT INTO raw.load_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            load_id,
-            entry.feed,
-            entry.business_date,
-            entry.name,
-            entry.relative,
-            sha,
-            outcome.status,
-            outcome.rows_landed,
-            outcome.rows_rejected,
-            outcome.reason,
-            quarantine_path,
-            dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0),
+            [
+                load_id,
+                f.entry.feed,
+                f.entry.business_date,
+                f.entry.name,
+                f.entry.relative,
+                f.sha,
+                f.status,
+                f.rows_landed,
+                f.rows_rejected,
+                f.reason,
+                f.quarantine_path,
+                now,
+            ]
+            for f in files
         ],
     )
-    return outcome
 
 
 def _quarantine(settings: Settings, entry: InboxFile, load_id: int) -> str | None:
@@ -128,29 +219,6 @@ def _quarantine(settings: Settings, entry: InboxFile, load_id: int) -> str | Non
     except OSError:
         return None
     return str(target)
-
-
-def _copy_rows(con, entry: InboxFile, sha: str, load_id: int) -> _Outcome:
-    """Land one file's rows in one transaction: all of its valid rows and rejects, or nothing."""
-    feed = FEEDS[entry.feed]
-    try:
-        names = inbox_files.header(entry)
-        problem = _header_problem(feed, names)
-        if problem:
-            return _Outcome("QUARANTINED", reason=problem)
-        con.execute("BEGIN TRANSACTION")
-        try:
-            landed, rejected = _load_rows(con, feed, entry, names, sha, load_id)
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
-    except UnreadableFile as error:
-        return _Outcome("QUARANTINED", reason=str(error))
-    except duckdb.Error as error:
-        return _Outcome("QUARANTINED", reason="cannot read file: " + " ".join(str(error).split())[:300])
-    reason = f"{rejected} rows rejected (see raw.rejects)" if rejected else None
-    return _Outcome("LANDED", landed, rejected, reason)
 
 
 def _header_problem(feed: Feed, names: list[str]) -> str | None:
@@ -168,93 +236,136 @@ def _header_problem(feed: Feed, names: list[str]) -> str | None:
     return None
 
 
-def _read_text(entry: InboxFile, names: list[str]) -> str:
-    """A relation of the file's fields as text, with __pos = the row's position among rows read."""
-    path = literal(str(entry.path))
-    if entry.format == ".parquet":
+def _read_text(batch: list[_File]) -> str:
+    """The batch's rows as text, with __path (the file) and __pos (the row's position in its file)."""
+    first = batch[0]
+    names = first.names
+    paths = "[" + ", ".join(literal(str(f.entry.path)) for f in batch) + "]"
+    if first.entry.format == ".parquet":
         cols = ", ".join(f"CAST({ident(n)} AS VARCHAR) AS {ident(n)}" for n in names)
-        return f"SELECT file_row_number + 1 AS __pos, {cols} FROM read_parquet({path}, file_row_number = true)"
+        return (
+            f"SELECT filename AS __path, file_row_number + 1 AS __pos, {cols} "
+            f"FROM read_parquet({paths}, filename = true, file_row_number = true)"
+        )
     columns = "{" + ", ".join(f"{literal(n)}: 'VARCHAR'" for n in names) + "}"
-    return (
-        f"SELECT row_number() OVER () AS __pos, * FROM read_csv({path}, header = true, auto_detect = false, "
-        f"columns = {columns}, delim = ',', quote = '\"', escape = '\"', encoding = 'utf-8', "
-        f"compression = {literal('gzip' if entry.format == '.csv.gz' else 'none')}, "
+    scan = (
+        f"SELECT row_number() OVER () AS __seq, * FROM read_csv({paths}, header = true, auto_detect = false, "
+        f"columns = {columns}, delim = ',', quote = '\"', escape = '\"', encoding = 'utf-8', filename = true, "
+        f"compression = {literal('gzip' if first.entry.format == '.csv.gz' else 'none')}, "
         f"store_rejects = true, ignore_errors = true, rejects_table = '__csv_errors', rejects_scan = '__csv_scans')"
+    )
+    cols = ", ".join(ident(n) for n in names)
+    return (
+        f"SELECT filename AS __path, __seq - min(__seq) OVER (PARTITION BY filename) + 1 AS __pos, {cols} FROM ({scan})"
     )
 
 
-def _load_rows(con, feed: Feed, entry: InboxFile, names: list[str], sha: str, load_id: int) -> tuple[int, int]:
+def _load_rows(con, batch: list[_File], load_id: int) -> None:
+    feed = FEEDS[batch[0].entry.feed]
+    names = batch[0].names
     extras = [n for n in names if n not in feed.column_names]
     for name in extras:
         con.execute(f"ALTER TABLE raw.{feed.name} ADD COLUMN IF NOT EXISTS {ident(name)} VARCHAR")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE __files AS SELECT * FROM (VALUES "
+        + ", ".join(
+            f"({i}, {literal(str(f.entry.path))}, {literal(f.entry.business_date.isoformat())}::DATE, "
+            f"{literal(f.entry.name)}, {literal(f.sha)})"
+            for i, f in enumerate(batch)
+        )
+        + ") t(__file, path, business_date, file_name, sha)"
+    )
     con.execute("DROP TABLE IF EXISTS __csv_errors")
     con.execute("DROP TABLE IF EXISTS __csv_scans")
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE __checked AS SELECT *, {reason_expression(feed)} AS __reason, "
-        f"{csv_render(names)} AS __line FROM ({_read_text(entry, names)})"
+        f"CREATE OR REPLACE TEMP TABLE __checked AS SELECT f.__file, r.* EXCLUDE (__path), "
+        f"{reason_expression(feed)} AS __reason "
+        f"FROM ({_read_text(batch)}) r JOIN __files f ON r.__path = f.path"
     )
-    broken = _structural_rejects(con, entry)
+    broken = _structural_rejects(con, batch)
     if broken:
-        _renumber_around(con, broken)
-    lineage = (
-        f"{literal(entry.business_date.isoformat())}::DATE, {literal(entry.name)}, {literal(sha)}, __pos, {load_id}"
-    )
+        _renumber_around(con)
     target_cols = list(feed.column_names) + [n for n, _ in LINEAGE_COLUMNS] + extras
-    values = [typed(c) for c in feed.columns] + [lineage] + [ident(n) for n in extras]
+    values = (
+        [typed(c) for c in feed.columns]
+        + ["f.business_date", "f.file_name", "f.sha", "c.__pos", str(load_id)]
+        + [ident(n) for n in extras]
+    )
     con.execute(
         f"INSERT INTO raw.{feed.name} ({', '.join(ident(c) for c in target_cols)}) "
-        f"SELECT {', '.join(values)} FROM __checked WHERE __reason IS NULL ORDER BY __pos"
+        f"SELECT {', '.join(values)} FROM __checked c JOIN __files f USING (__file) "
+        "WHERE __reason IS NULL ORDER BY c.__file, c.__pos"
     )
-    reject_prefix = f"{literal(feed.name)}, {literal(entry.business_date.isoformat())}::DATE, {literal(entry.name)}, {literal(sha)}"
     con.execute(
-        f"INSERT INTO raw.rejects SELECT {reject_prefix}, __pos, __line, __reason, {load_id} "
-        f"FROM __checked WHERE __reason IS NOT NULL ORDER BY __pos"
+        f"INSERT INTO raw.rejects SELECT {literal(feed.name)}, f.business_date, f.file_name, f.sha, c.__pos, "
+        f"{csv_render(names)}, __reason, {load_id} "
+        "FROM __checked c JOIN __files f USING (__file) WHERE __reason IS NOT NULL ORDER BY c.__file, c.__pos"
     )
     if broken:
         con.execute(
-            f"INSERT INTO raw.rejects SELECT {reject_prefix}, row_number, raw_line, reason, {load_id} "
-            "FROM __broken ORDER BY row_number"
+            f"INSERT INTO raw.rejects SELECT {literal(feed.name)}, f.business_date, f.file_name, f.sha, "
+            f"b.row_number, b.raw_line, b.reason, {load_id} "
+            "FROM __broken b JOIN __files f USING (__file) ORDER BY b.__file, b.row_number"
         )
-    landed, rejected = con.execute(
-        "SELECT count(*) FILTER (WHERE __reason IS NULL), count(*) FILTER (WHERE __reason IS NOT NULL) FROM __checked"
-    ).fetchone()
-    return landed, rejected + broken
+    counts = {
+        i: (landed, rejected)
+        for i, landed, rejected in con.execute(
+            "SELECT __file, count(*) FILTER (WHERE __reason IS NULL), count(*) FILTER (WHERE __reason IS NOT NULL) "
+            "FROM __checked GROUP BY __file"
+        ).fetchall()
+    }
+    broken_counts = dict(
+        con.execute("SELECT __file, count(*) FROM __broken GROUP BY __file").fetchall() if broken else []
+    )
+    for i, f in enumerate(batch):
+        landed, rejected = counts.get(i, (0, 0))
+        f.status, f.rows_landed, f.rows_rejected = "LANDED", landed, rejected + broken_counts.get(i, 0)
+        f.reason = f"{f.rows_rejected} rows rejected (see raw.rejects)" if f.rows_rejected else None
 
 
-def _structural_rejects(con, entry: InboxFile) -> int:
+def _structural_rejects(con, batch: list[_File]) -> int:
     """Rows the CSV reader could not split (column count, quoting, encoding) -> temp table __broken."""
-    if entry.format == ".parquet":
+    if batch[0].entry.format == ".parquet":
         return 0
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE __broken AS
-        SELECT line - 1 AS row_number,
-               any_value(csv_line) AS raw_line,
+        SELECT f.__file,
+               e.line - 1 AS row_number,
+               any_value(e.csv_line) AS raw_line,
                CASE
-                   WHEN bool_or(error_type = 'INVALID ENCODING') THEN 'row is not valid UTF-8 (bad bytes shown as ?)'
-                   WHEN bool_or(error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS')) THEN
+                   WHEN bool_or(e.error_type = 'INVALID ENCODING') THEN 'row is not valid UTF-8 (bad bytes shown as ?)'
+                   WHEN bool_or(e.error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS')) THEN
                        'wrong column count: expected '
-                       || any_value(regexp_extract(error_message, 'Expected Number of Columns: ([0-9]+)', 1))
+                       || any_value(regexp_extract(e.error_message, 'Expected Number of Columns: ([0-9]+)', 1))
                        || ', found '
-                       || CASE WHEN bool_or(error_type = 'TOO MANY COLUMNS')
-                               THEN max(TRY_CAST(regexp_extract(error_message, 'Found: ([0-9]+)', 1) AS INTEGER))
-                               ELSE min(TRY_CAST(regexp_extract(error_message, 'Found: ([0-9]+)', 1) AS INTEGER)) END
-                   ELSE string_agg(DISTINCT lower(error_type) || ': ' || error_message, '; ')
+                       || CASE WHEN bool_or(e.error_type = 'TOO MANY COLUMNS')
+                               THEN max(TRY_CAST(regexp_extract(e.error_message, 'Found: ([0-9]+)', 1) AS INTEGER))
+                               ELSE min(TRY_CAST(regexp_extract(e.error_message, 'Found: ([0-9]+)', 1) AS INTEGER)) END
+                   ELSE string_agg(DISTINCT lower(e.error_type) || ': ' || e.error_message, '; ')
                END AS reason
-        FROM __csv_errors GROUP BY line
+        FROM __csv_errors e JOIN __csv_scans s USING (scan_id, file_id) JOIN __files f ON f.path = s.file_path
+        GROUP BY f.__file, e.line
         """
     )
     return con.execute("SELECT count(*) FROM __broken").fetchone()[0]
 
 
-def _renumber_around(con, broken: int) -> None:
-    """Give rows read their position in the file, counting the rows the reader skipped."""
+def _renumber_around(con) -> None:
+    """Give rows read their position in their file, counting the rows the reader skipped."""
     con.execute(
-        f"""
+        """
         CREATE OR REPLACE TEMP TABLE __positions AS
-        SELECT row_number() OVER (ORDER BY n) AS k, n
-        FROM range(1, (SELECT count(*) FROM __checked) + {broken} + 1) t(n)
-        WHERE n NOT IN (SELECT row_number FROM __broken)
+        WITH sizes AS (
+            SELECT __file, count(*) AS n FROM (
+                SELECT __file FROM __checked UNION ALL SELECT __file FROM __broken
+            ) GROUP BY __file
+        ),
+        slots AS (SELECT __file, unnest(range(1, n + 1)) AS n FROM sizes)
+        SELECT s.__file, row_number() OVER (PARTITION BY s.__file ORDER BY s.n) AS k, s.n
+        FROM slots s ANTI JOIN __broken b ON b.__file = s.__file AND b.row_number = s.n
         """
     )
-    con.execute("UPDATE __checked SET __pos = p.n FROM __positions p WHERE __checked.__pos = p.k")
+    con.execute(
+        "UPDATE __checked SET __pos = p.n FROM __positions p WHERE __checked.__file = p.__file AND __checked.__pos = p.k"
+    )
