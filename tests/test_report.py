@@ -241,7 +241,7 @@ def test_every_chart_is_drawn_in_headless_chromium(settings: Settings, tmp_path:
         "chart-deployment": 4,  # two resource types x (median, p90)
         "chart-repeat": 3,  # ISV, SI, VAR
         "chart-roe": 4,  # the four violation types
-        "chart-payouts": 4,  # the four rules
+        "chart-payouts": 5,  # the four rules and the net total
     }
     for chart_id in CHART_IDS:
         c = counts[chart_id]
@@ -250,6 +250,7 @@ def test_every_chart_is_drawn_in_headless_chromium(settings: Settings, tmp_path:
         assert c["points"] >= 1, f"{chart_id}: no bar or marker drawn"
     assert "no matched stratum" in counts["chart-uplift"]["text"]
     assert any("matched 31 of 40 treated" in t for t in counts["chart-uplift"]["text"])
+    assert "27,000.00" in counts["chart-payouts"]["text"] and "7,500.00" in counts["chart-payouts"]["text"]
 
     shot = tmp_path / "program_report.png"
     started = time.monotonic()

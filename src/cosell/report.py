@@ -13,6 +13,7 @@ import html
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
@@ -442,6 +443,19 @@ def payout_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | None]
                 hovertemplate="%{x} " + rule + ": %{customdata[0]} USD (%{customdata[1]} lines)<extra></extra>",
             )
         )
+    net = {p: sum(Decimal(by_rule[r][p][0]) for r in by_rule if p in by_rule[r]) for p in periods}
+    fig.add_trace(
+        go.Scatter(
+            name="net total",
+            x=periods,
+            y=[float(net[p]) for p in periods],
+            text=[f"{net[p]:,.2f}" for p in periods],
+            mode="markers+text",
+            textposition="top center",
+            marker=dict(color="#222", symbol="diamond", size=9),
+            hovertemplate="%{x} net total: %{text} USD<extra></extra>",
+        )
+    )
     _base_layout(fig, barmode="relative")
     _month_axis(fig, periods, "payout period")
     fig.update_yaxes(title_text="amount (USD)", tickformat=",.0f")
@@ -467,7 +481,8 @@ CHARTS: tuple[tuple[str, str, str], ...] = (
     ("chart-roe", "Rules-of-engagement violations",
      "Violations per month of occurrence, by rule broken (an activity can break several rules)."),
     ("chart-payouts", "Partner payouts by rule",
-     "Payout line amounts summed by payout period and rule (CAP_ADJUSTMENT lines are negative)."),
+     "Payout line amounts summed by payout period and rule (CAP_ADJUSTMENT lines are negative); the diamond is the "
+     "period's net total. MDF allocations are not payouts and are not shown."),
 )
 
 BUILDERS: dict[str, Callable] = {
