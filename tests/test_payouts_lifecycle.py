@@ -20,7 +20,7 @@ from cosell.config import PLANS_DIR
 from cosell.errors import CosellError
 from cosell.payouts import engine
 from cosell.payouts.lifecycle import approve_period, run_period
-from test_payouts_fixtures import T, build_warehouse, deal, make_settings, partner, request, response
+from payout_marts import T, build_warehouse, deal, make_settings, partner, request, response
 
 PERIOD = "2026-03"
 
