@@ -57,8 +57,9 @@ def test_referential_break_and_missing_fx_fail_as_named_tests(tmp_path):
     message = str(caught.value)
     assert "\n" not in message and "Traceback" not in message
     assert message.startswith("dbt build failed: ")
-    assert "test assert_every_deal_has_an_fx_rate failed (1 rows)" in message
-    assert "relationships_fct_cosell_deals" in message and "failed (1 rows)" in message
+    # Each failing test is named with its failing rows (kept by store_failures).
+    assert "test assert_every_deal_has_an_fx_rate failed (1 rows: deal_id=G2, currency=GBP" in message
+    assert "relationships_fct_cosell_deals_partner_id" in message and "(1 rows: from_field=P_GHOST)" in message
     # The failing rows are kept by name in dbt's run results for whoever investigates.
     results = json.loads((settings.home / "dbt" / "target" / "run_results.json").read_text())["results"]
     failed = {r["unique_id"].split(".")[2] for r in results if r["status"] == "fail"}

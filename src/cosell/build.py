@@ -84,7 +84,26 @@ def _first_line(text: str | None) -> str:
     return ""
 
 
-def _failure_message(results: list[dict]) -> str:
+def _failing_rows(settings: Settings, relation_name: str | None, limit: int = 3) -> str:
+    """The first failing rows a test stored (store_failures), as `col=value` text; "" when unavailable."""
+    if not relation_name:
+        return ""
+    from cosell.db import connect
+
+    try:
+        con = connect(settings, read_only=True)
+        try:
+            cursor = con.execute(f"select * from {relation_name} limit {limit}")
+            columns = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        finally:
+            con.close()
+    except Exception:  # noqa: BLE001 - the sample only decorates the message
+        return ""
+    return " | ".join(", ".join(f"{c}={v}" for c, v in zip(columns, row)) for row in rows)
+
+
+def _failure_message(results: list[dict], settings: Settings | None = None) -> str:
     failed = []
     for result in results:
         if result.get("status") not in _FAILED:
@@ -92,7 +111,9 @@ def _failure_message(results: list[dict]) -> str:
         kind = result["unique_id"].split(".")[0]
         name = _node_name(result["unique_id"])
         if kind == "test" and result.get("status") == "fail":
-            failed.append(f"test {name} failed ({result.get('failures') or 0} rows)")
+            sample = _failing_rows(settings, result.get("relation_name")) if settings else ""
+            rows = f"{result.get('failures') or 0} rows" + (f": {sample}" if sample else "")
+            failed.append(f"test {name} failed ({rows})")
         elif kind == "unit_test":
             failed.append(f"unit test {name} failed")
         else:
@@ -158,7 +179,7 @@ def build(settings: Settings, select: str | None = None) -> BuildSummary:
     if run_results.exists():
         results = json.loads(run_results.read_text()).get("results", [])
     if process.returncode != 0:
-        reason = _failure_message(results) or _output_error(process.stdout + "\n" + process.stderr)
+        reason = _failure_message(results, settings) or _output_error(process.stdout + "\n" + process.stderr)
         raise CosellError(f"dbt build failed: {reason} (log: {log_path / 'dbt.log'})")
 
     def count(kind: str, statuses: set[str]) -> int:
