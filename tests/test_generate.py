@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gzip
 import hashlib
 import re
@@ -60,26 +61,37 @@ def _parquet_as_text(path: Path) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _csv_as_text(con, path: Path) -> pd.DataFrame:
-    return con.execute(
-        "select * from read_csv(?, header=true, all_varchar=true, delim=',', quote='\"', escape='\"')",
-        [str(path)],
+def _read_csvs(paths: list[Path]) -> pd.DataFrame:
+    """All CSV / CSV.gz files of a feed in one duckdb scan (all_varchar), in file then row order."""
+    con = duckdb.connect()
+    df = con.execute(
+        "select * from read_csv(?, header=true, all_varchar=true, delim=',', quote='\"', escape='\"', "
+        "filename=true)",
+        [[str(p) for p in paths]],
     ).df()
+    return df.rename(columns={"filename": "_path"})
+
+
+@functools.lru_cache(maxsize=32)
+def _load(root: Path, feed: str) -> pd.DataFrame:
+    paths = sorted((root / feed).glob("*/*"), key=lambda p: (p.parent.name, p.name))
+    csvs = [p for p in paths if not p.name.endswith(".parquet")]
+    frames = [_read_csvs(csvs)] if csvs else []
+    for path in paths:
+        if path.name.endswith(".parquet"):
+            frames.append(_parquet_as_text(path).assign(_path=str(path)))
+    df = pd.concat(frames, ignore_index=True)
+    df = df.astype(object).where(df.notna(), None)
+    unique = {p: Path(p) for p in df._path.unique()}
+    df["_business_date"] = df._path.map({k: v.parent.name for k, v in unique.items()})
+    df["_file_name"] = df._path.map({k: v.name for k, v in unique.items()})
+    df["_row"] = df.groupby("_path").cumcount()
+    return df.sort_values(["_business_date", "_file_name", "_row"], kind="stable").reset_index(drop=True)
 
 
 def load(root: Path, feed: str) -> pd.DataFrame:
     """Every row of a feed as contract text, with _business_date, _file_name and _row (SPEC ordering)."""
-    con = duckdb.connect()
-    frames = []
-    for folder in sorted((root / feed).iterdir()):
-        for path in sorted(folder.iterdir(), key=lambda p: p.name):
-            df = _parquet_as_text(path) if path.name.endswith(".parquet") else _csv_as_text(con, path)
-            df = df.astype(object).where(df.notna(), None)
-            df["_business_date"] = folder.name
-            df["_file_name"] = path.name
-            df["_row"] = np.arange(len(df))
-            frames.append(df)
-    return pd.concat(frames, ignore_index=True)
+    return _load(root, feed).copy()
 
 
 def latest(df: pd.DataFrame, key: str) -> pd.DataFrame:

@@ -386,7 +386,7 @@ def _partners(rng, n: int, days: int, fmt: _Fmt, w: _Writer, pwidth: int) -> tup
         bump = ~first & (vt <= np.r_[vt[:1], vt[:-1]])
         vt = np.where(bump, np.r_[vt[:1], vt[:-1]] + 60, vt)
     keep = vt < T
-    vp, vt, kind, first = vp[keep], vt[keep], kind[keep], first[keep]
+    vp, vt, kind = vp[keep], vt[keep], kind[keep]
     # tier walks one step up or down at each change; deactivation keeps the tier
     step = np.where(kind == 0, 0, np.where(kind == 3, 0, rng.choice([-1, 1], len(vp))))
     vtier = np.empty(len(vp), dtype=np.int64)
@@ -575,7 +575,6 @@ def _chunk(seed: int, ci: int, lo: int, hi: int, days: int, world: _World, fmt: 
     )
     requested = ~direct & (u_req < _sigmoid(logit))
     tc = reg + cycle
-    closed = tc < T
     category = np.where(u_cat < SHARE_TREATED, 1, np.where(u_cat < SHARE_TREATED + SHARE_UNSUPPORTED, 2, 3))
     category = np.where(requested, category, 0)  # 0 none, 1 supported before close, 2 unsupported, 3 after close
     category = np.where((category == 3) & ~(tc < T - 32 * DAY), 2, category)
@@ -596,7 +595,6 @@ def _chunk(seed: int, ci: int, lo: int, hi: int, days: int, world: _World, fmt: 
         seg = world.cust_seg[cust]
         cur[tgt], cents[tgt], band[tgt] = money(tgt)
         tc = reg + cycle
-        closed = tc < T
         won[tgt] = u_win[tgt] < win_probability(band[tgt], cxb[tgt], comp[tgt], prod[tgt], seg[tgt])
 
     # --- deal versions: slots 0 registration, 1-4 stages QUALIFIED..COMMITTED, 5 close, 6 delete
@@ -871,9 +869,9 @@ def generate(
         partner_req=np.where(never, -np.inf, rng.normal(0.0, 0.4, partners)),
         partner_grumpy=rng.random(partners) < 0.15,
         n_cust=n_cust,
-        cust_seg=rng.choice(len(SEGMENTS), n_cust, p=[0.25, 0.35, 0.3, 0.1]),
-        cust_ind=rng.integers(0, len(INDUSTRIES), n_cust),
-        cust_ctry=rng.choice(len(COUNTRIES), n_cust, p=np.array(COUNTRY_WEIGHTS) / sum(COUNTRY_WEIGHTS)),
+        cust_seg=rng.choice(len(SEGMENTS), n_cust, p=[0.25, 0.35, 0.3, 0.1]).astype(np.int8),
+        cust_ind=rng.integers(0, len(INDUSTRIES), n_cust, dtype=np.int8),
+        cust_ctry=rng.choice(len(COUNTRIES), n_cust, p=np.array(COUNTRY_WEIGHTS) / sum(COUNTRY_WEIGHTS)).astype(np.int8),
         rate_ff=rate_ff,
         pwidth=pwidth,
         dwidth=max(8, len(str(deals))),
