@@ -9,10 +9,11 @@ import os
 import shutil
 import stat
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import duckdb
 
@@ -20,6 +21,7 @@ from cosell.config import PLANS_DIR, Settings
 from cosell.db import WarehouseMissing, connect
 from cosell.errors import CosellError
 from cosell.payouts import files as F
+from cosell.payouts import ledger
 from cosell.payouts.engine import EngineOutput, run_engine
 from cosell.payouts.plans import Plan, load_plans, plan_for
 from cosell.payouts.rules import ZERO, Period, money_text, parse_period, rule_order
@@ -228,6 +230,39 @@ def _approval_in_warehouse(settings: Settings, period: str) -> tuple | None:
         con.close()
 
 
+@contextmanager
+def _recording(settings: Settings, period: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write transaction around the file step: committed after the files are in place, rolled back if not.
+
+    The warehouse is opened before any file is written, so a locked warehouse fails the run with nothing changed.
+    """
+    try:
+        con = connect(settings)
+    except duckdb.Error as error:
+        raise CosellError(f"cannot open warehouse {settings.warehouse} for writing: {str(error).splitlines()[0]}") from None
+    try:
+        con.execute("begin transaction")
+        try:
+            yield con
+        except BaseException:
+            try:
+                con.execute("rollback")
+            except duckdb.Error:
+                pass  # the transaction is gone already; nothing was committed
+            raise
+        try:
+            con.execute("commit")
+        except duckdb.Error as error:
+            raise CosellError(
+                f"payout files for {period} are written but {ledger.LINES_TABLE} could not be updated "
+                f"({str(error).splitlines()[0]}): run the period again to record them"
+            ) from None
+    except duckdb.Error as error:
+        raise CosellError(f"could not record {period} in {ledger.LINES_TABLE}: {str(error).splitlines()[0]}") from None
+    finally:
+        con.close()
+
+
 # ---------------------------------------------------------------- commands
 
 
@@ -254,7 +289,11 @@ def run_period(period: str, out: Path, settings: Settings, plans_dir: Path | Non
         )
     result = output.result
     if not approved:
-        _publish_dir(render_period(plan, output), period_dir)
+        contents = render_period(plan, output)
+        rows = ledger.line_rows(map(F.line_record, result.lines), ledger.DRAFT, plan.plan_id)
+        with _recording(settings, p.label) as con:
+            ledger.replace_rows(con, p.label, rows)
+            _publish_dir(contents, period_dir)
         return RunSummary(p.label, "DRAFT", period_dir, len(result.lines), len(result.summaries), result.total_usd,
                           plan.plan_id)
 
@@ -286,7 +325,10 @@ def run_period(period: str, out: Path, settings: Settings, plans_dir: Path | Non
         "total_usd": money_text(net),
     }
     target = period_dir / "adjustments" / str(n)
-    _publish_dir({F.ADJUSTMENT_CSV: csv_bytes, F.MANIFEST: F.render_json(adjustment_manifest)}, target, freeze=True)
+    issued_rows = ledger.line_rows(rows, ledger.APPROVED, plan.plan_id, adjustment_set=n)
+    with _recording(settings, p.label) as con:
+        ledger.replace_rows(con, p.label, issued_rows, adjustment_set=n)
+        _publish_dir({F.ADJUSTMENT_CSV: csv_bytes, F.MANIFEST: F.render_json(adjustment_manifest)}, target, freeze=True)
     return RunSummary(p.label, "ADJUSTMENT", target, len(rows), len({r["partner_id"] for r in rows}), net, plan.plan_id)
 
 
@@ -339,6 +381,10 @@ def approve_period(period: str, out: Path, settings: Settings, approved_by: str 
             [p.label, who, now, manifest.get("plan_id"), manifest.get("plan_sha256"), as_of,
              Decimal(manifest.get("total_usd", "0")), F.sha256(content), str(period_dir.resolve())],
         )
+        # the period's rows become APPROVED: taken from the verified payout_lines.csv, so they are what was approved
+        approved_rows = ledger.line_rows(F.parse_csv((period_dir / F.LINES_CSV).read_bytes()), ledger.APPROVED,
+                                         manifest.get("plan_id"))
+        ledger.replace_rows(con, p.label, approved_rows)
         temp.write_bytes(content)
         os.replace(temp, manifest_path)
         _freeze(period_dir, sorted(manifest.get("files", {})) + [F.MANIFEST])
