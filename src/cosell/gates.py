@@ -298,6 +298,13 @@ def _plain(value: Any) -> Any:
     """A JSON-friendly copy of a GX / pandas value."""
     if value is None:
         return None
+    try:
+        import pandas as pd
+
+        if value is pd.NaT or value is pd.NA:
+            return None
+    except ImportError:  # pragma: no cover
+        pass
     if isinstance(value, float):
         return None if math.isnan(value) else value
     if isinstance(value, (bool, int, str)):
