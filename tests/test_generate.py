@@ -325,6 +325,15 @@ def test_irregular_deliveries(small):
     assert a.index.equals(b.index)
     assert (a.amount != b.amount).any()
     assert any(n.startswith("fx_rates/") and "_resent." in n for n in names)
+    # event rows delivered again in a later folder (not only as byte-identical file copies)
+    for feed, key in (("activities", "activity_id"), ("satisfaction", "response_id")):
+        events = load(root, feed)
+        events = events[~events._file_name.str.contains("_copy")]
+        again = events[events.duplicated(key, keep=False)]
+        assert (again.groupby(key)._business_date.nunique() > 1).all()
+        assert feed == "satisfaction" or again[key].nunique() > 0
+        values = list(FEEDS[feed].column_names)
+        assert (again.groupby(key)[values].nunique(dropna=False) == 1).all().all()
     # late rows: some rows carry an updated_at of an earlier date than their business date folder
     assert (deals.updated_at.str[:10] < deals._business_date).any()
 

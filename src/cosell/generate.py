@@ -328,6 +328,14 @@ def _late(rng: np.random.Generator, day: np.ndarray, days: int, share: float = 0
     return np.where(late, shifted, day)
 
 
+def _redeliver(rng: np.random.Generator, folder: np.ndarray, days: int, share: float = 0.01):
+    """Event rows delivered again 1-3 days later (same key and values): (folders, row index)."""
+    again = np.nonzero(rng.random(len(folder)) < share)[0]
+    later = folder[again] + rng.integers(1, 4, len(again))
+    again, later = again[later < days], later[later < days]
+    return np.concatenate([folder, later]), np.concatenate([np.arange(len(folder)), again])
+
+
 # ---------------------------------------------------------------------------------------------
 # Globals: partners, customers, fx
 # ---------------------------------------------------------------------------------------------
@@ -772,6 +780,10 @@ def _chunk(seed: int, ci: int, lo: int, hi: int, days: int, world: _World, fmt: 
         x[keep] for x in (a_req, a_j, a_time, a_type, a_role, briefed, present, in_plan, commercial)
     )
     a_folder = _late(rng, a_time // DAY, days)
+    a_folder, order = _redeliver(rng, a_folder, days)
+    a_req, a_j, a_time, a_type, a_role, briefed, present, in_plan, commercial = (
+        x[order] for x in (a_req, a_j, a_time, a_type, a_role, briefed, present, in_plan, commercial)
+    )
     order = np.lexsort((a_j, a_req, a_time, a_folder))
     a_req, a_j, a_time, a_type, a_role, briefed, present, in_plan, commercial, a_folder = (
         x[order] for x in (a_req, a_j, a_time, a_type, a_role, briefed, present, in_plan, commercial, a_folder)
@@ -812,6 +824,10 @@ def _chunk(seed: int, ci: int, lo: int, hi: int, days: int, world: _World, fmt: 
     s_comment = rng.integers(0, len(_COMMENTS), len(s_req))
     s_has_comment = rng.random(len(s_req)) < 0.3
     s_folder = _late(rng, s_time // DAY, days)
+    s_folder, order = _redeliver(rng, s_folder, days)
+    s_req, s_time, s_deal, s_score, s_comment, s_has_comment = (
+        x[order] for x in (s_req, s_time, s_deal, s_score, s_comment, s_has_comment)
+    )
     order = np.lexsort((s_req, s_time, s_folder))
     s_req, s_time, s_deal, s_score, s_comment, s_has_comment, s_folder = (
         x[order] for x in (s_req, s_time, s_deal, s_score, s_comment, s_has_comment, s_folder)
