@@ -98,15 +98,17 @@ INSERT INTO marts.mart_roe_violations VALUES
 PAYOUTS_SQL = """
 CREATE SCHEMA payouts;
 CREATE TABLE payouts.lines (
-    period VARCHAR, line_id VARCHAR, partner_id VARCHAR, rule_id VARCHAR, deal_id VARCHAR,
-    basis_usd DECIMAL(18,2), rate DECIMAL(18,6), amount_usd DECIMAL(18,2));
+    period VARCHAR, status VARCHAR, adjustment_set INTEGER, line_id VARCHAR, partner_id VARCHAR,
+    partner_name VARCHAR, partner_type VARCHAR, partner_tier VARCHAR, rule_id VARCHAR, deal_id VARCHAR,
+    basis_usd DECIMAL(18,2), rate VARCHAR, amount_usd DECIMAL(18,2), plan_id VARCHAR);
 INSERT INTO payouts.lines VALUES
-    ('2025-05', 'L1', 'P1', 'COSELL_ACCELERATOR', 'D1', 1200000.00, 0.015, 18000.00),
-    ('2025-05', 'L2', 'P1', 'COSELL_ACCELERATOR', 'D2', 800000.00, 0.015, 12000.00),
-    ('2025-05', 'L3', 'P1', 'CAP_ADJUSTMENT', NULL, 30000.00, NULL, -5000.00),
-    ('2025-05', 'L4', 'P3', 'PIPELINE_CONTRIBUTION', 'D4', 200000.00, 0.01, 2000.00),
-    ('2025-06', 'L5', 'P3', 'NEW_LOGO_BONUS', 'D5', 2500.00, 1, 2500.00),
-    ('2025-06', 'L6', 'P2', 'COSELL_ACCELERATOR', 'D6', 400000.00, 0.0125, 5000.00);
+    ('2025-05', 'APPROVED', NULL, 'L1', 'P1', 'One', 'VAR', 'PLATINUM', 'COSELL_ACCELERATOR', 'D1', 1200000.00, '0.015', 18000.00, 'v1'),
+    ('2025-05', 'APPROVED', NULL, 'L2', 'P1', 'One', 'VAR', 'PLATINUM', 'COSELL_ACCELERATOR', 'D2', 800000.00, '0.015', 12000.00, 'v1'),
+    ('2025-05', 'APPROVED', NULL, 'L3', 'P1', 'One', 'VAR', 'PLATINUM', 'CAP_ADJUSTMENT', NULL, 30000.00, NULL, -5000.00, 'v1'),
+    ('2025-05', 'APPROVED', NULL, 'L4', 'P3', 'Three', 'ISV', 'GOLD', 'PIPELINE_CONTRIBUTION', 'D4', 300000.00, '0.01', 3000.00, 'v1'),
+    ('2025-05', 'APPROVED', 1, 'L4', 'P3', 'Three', 'ISV', 'GOLD', 'PIPELINE_CONTRIBUTION', 'D4', 200000.00, '0.01', -1000.00, 'v1'),
+    ('2025-06', 'DRAFT', NULL, 'L5', 'P3', 'Three', 'ISV', 'GOLD', 'NEW_LOGO_BONUS', 'D5', 2500.00, '1', 2500.00, 'v1'),
+    ('2025-06', 'DRAFT', NULL, 'L6', 'P2', 'Two', 'SI', 'GOLD', 'COSELL_ACCELERATOR', 'D6', 400000.00, '0.015', 5000.00, 'v1');
 """
 
 

@@ -409,7 +409,11 @@ def roe_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | None]:
 
 
 def payout_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | None]:
-    """Payout totals by rule (and period when the table has one), from payouts.lines if it exists."""
+    """Payout totals by rule (and period when the table has one), from payouts.lines if it exists.
+
+    Sums every row: a period's own lines whether DRAFT or APPROVED, and its adjustment sets; the axis says drafts
+    are included and a period that still has DRAFT lines is marked "(draft)" when the table has a status column.
+    """
     table = "payouts.lines"
     columns = _table_columns(con, "payouts", "lines")
     if columns is None:
@@ -427,6 +431,10 @@ def payout_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | None]
     if not rows:
         return _note_figure(NO_PAYOUTS), NO_PAYOUTS
     periods = sorted({r[0] for r in rows})
+    drafts: set[str] = set()
+    if "status" in columns:
+        drafts = {r[0] for r in con.execute(
+            f"SELECT DISTINCT {period} FROM {table} WHERE upper(CAST(status AS VARCHAR)) = 'DRAFT'").fetchall()}
     by_rule: dict[str, dict[str, tuple[str, int]]] = defaultdict(dict)
     for p, rule, amount, lines in rows:
         by_rule[rule][p] = (amount, lines)
@@ -446,7 +454,7 @@ def payout_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | None]
     net = {p: sum(Decimal(by_rule[r][p][0]) for r in by_rule if p in by_rule[r]) for p in periods}
     fig.add_trace(
         go.Scatter(
-            name="net total",
+            name="net total (DRAFT lines included)",
             x=periods,
             y=[float(net[p]) for p in periods],
             text=[f"{net[p]:,.2f}" for p in periods],
@@ -457,7 +465,8 @@ def payout_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | None]
         )
     )
     _base_layout(fig, barmode="relative")
-    _month_axis(fig, periods, "payout period")
+    _month_axis(fig, periods, "payout period (DRAFT and APPROVED lines, adjustments included)")
+    fig.update_xaxes(tickvals=periods, ticktext=[f"{p} (draft)" if p in drafts else p for p in periods])
     fig.update_yaxes(title_text="amount (USD)", tickformat=",.0f")
     return fig, None
 

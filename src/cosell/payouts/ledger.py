@@ -7,10 +7,12 @@ transaction that also covers the file step. Rows come from the same line records
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Iterable, Mapping
 
 import duckdb
+
+from cosell.errors import CosellError
 
 LINES_TABLE = "payouts.lines"
 
@@ -54,13 +56,19 @@ def _money(value: str | None) -> Decimal | None:
 def line_rows(records: Iterable[Mapping[str, str]], status: str, plan_id: str | None,
               adjustment_set: int | None = None) -> list[Row]:
     """Table rows from CSV line records (payout_lines.csv or adjustment_lines.csv fields), in file order."""
-    return [
-        (record["period"], status, adjustment_set, record["line_id"], record["partner_id"],
-         _text(record["partner_name"]), _text(record["partner_type"]), _text(record["partner_tier"]),
-         record["rule_id"], _text(record["deal_id"]), _money(record["basis_usd"]), _text(record["rate"]),
-         Decimal(record["amount_usd"]), plan_id)
-        for record in records
-    ]
+    rows = []
+    for record in records:
+        try:
+            rows.append((
+                record["period"], status, adjustment_set, record["line_id"], record["partner_id"],
+                _text(record["partner_name"]), _text(record["partner_type"]), _text(record["partner_tier"]),
+                record["rule_id"], _text(record["deal_id"]), _money(record["basis_usd"]), _text(record["rate"]),
+                Decimal(record["amount_usd"]), plan_id,
+            ))
+        except (KeyError, InvalidOperation, TypeError) as error:
+            raise CosellError(f"payout line {record.get('line_id')!r} cannot be recorded in {LINES_TABLE} "
+                              f"({type(error).__name__}: {error}); the line files were altered") from None
+    return rows
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:

@@ -263,6 +263,26 @@ def _recording(settings: Settings, period: str) -> Iterator[duckdb.DuckDBPyConne
         con.close()
 
 
+def _issued_ledger_rows(period_dir: Path, manifest: dict[str, Any], sets: list[int]) -> dict[int | None, list]:
+    """payouts.lines rows of what an approved period has issued: its approved lines (None) and each set n."""
+    rows: dict[int | None, list] = {
+        None: ledger.line_rows(F.parse_csv((period_dir / F.LINES_CSV).read_bytes()), ledger.APPROVED,
+                               manifest.get("plan_id")),
+    }
+    for n in sets:
+        folder = period_dir / "adjustments" / str(n)
+        plan_id = (_read_manifest(folder) or {}).get("plan_id")
+        rows[n] = ledger.line_rows(F.parse_csv((folder / F.ADJUSTMENT_CSV).read_bytes()), ledger.APPROVED, plan_id,
+                                   adjustment_set=n)
+    return rows
+
+
+def _sync_issued(con: duckdb.DuckDBPyConnection, period: str, recorded: dict[int | None, list]) -> None:
+    """Bring an approved period's rows in line with its frozen files (writes only what differs)."""
+    for adjustment_set, rows in recorded.items():
+        ledger.replace_rows(con, period, rows, adjustment_set)
+
+
 # ---------------------------------------------------------------- commands
 
 
@@ -298,9 +318,12 @@ def run_period(period: str, out: Path, settings: Settings, plans_dir: Path | Non
                           plan.plan_id)
 
     issued, sets = issued_lines(period_dir)
+    recorded = _issued_ledger_rows(period_dir, manifest, sets)
     order = rule_order(plan)
     rows = adjustment_rows(issued, [F.line_record(line) for line in result.lines], order)
     if not rows:
+        with _recording(settings, p.label) as con:
+            _sync_issued(con, p.label, recorded)
         return RunSummary(p.label, "UNCHANGED", period_dir, 0, 0, ZERO, plan.plan_id)
     n = (sets[-1] if sets else 0) + 1
     csv_bytes = F.render_csv(F.ADJUSTMENT_COLUMNS, rows)
@@ -327,6 +350,7 @@ def run_period(period: str, out: Path, settings: Settings, plans_dir: Path | Non
     target = period_dir / "adjustments" / str(n)
     issued_rows = ledger.line_rows(rows, ledger.APPROVED, plan.plan_id, adjustment_set=n)
     with _recording(settings, p.label) as con:
+        _sync_issued(con, p.label, recorded)
         ledger.replace_rows(con, p.label, issued_rows, adjustment_set=n)
         _publish_dir({F.ADJUSTMENT_CSV: csv_bytes, F.MANIFEST: F.render_json(adjustment_manifest)}, target, freeze=True)
     return RunSummary(p.label, "ADJUSTMENT", target, len(rows), len({r["partner_id"] for r in rows}), net, plan.plan_id)
