@@ -629,3 +629,9 @@ def test_only_the_latest_load_is_the_batch(gate_settings):
     con.close()
     result = check("raw", gate_settings, suites=["raw_deals", "raw_partners", "raw_batch"])
     assert result.ok and result.batch_load_id == 2
+
+
+def test_missing_mart_column_fails_its_expectation(gate_settings):
+    build_warehouse(gate_settings, sql=["ALTER TABLE marts.mart_repeat_request_rate DROP COLUMN repeat_rate"])
+    with pytest.raises(GateFailed, match=r"marts_repeat.repeat_rate_in_0_1 \[fail\] \(.*repeat_rate.*does not exist"):
+        check("marts", gate_settings, suites=["marts_repeat"])
