@@ -235,3 +235,26 @@ def test_payout_chart_reads_the_table_and_says_drafts_are_included(settings, tmp
     assert D(bars["CAP_ADJUSTMENT"].customdata[0][0]) == D("0.00")  # -1000.00 issued, +1000.00 in set 1
     expected = query(settings, "select sum(amount_usd) from payouts.lines where period = ?", [PERIOD])[0][0]
     assert expected == D("57564.86") - D("5000.00") and net.text[0] == "52,564.86"
+
+
+def test_replace_rows_round_trips_many_lines_in_one_insert():
+    from cosell.payouts import ledger
+
+    records = [dict(period=PERIOD, line_id=f"{PERIOD}:R:P{i:05d}:-", partner_id=f"P{i:05d}", partner_name="Ünïcode, \"q\"",
+                    partner_type="VAR", partner_tier="GOLD", rule_id="CAP_ADJUSTMENT" if i % 7 == 0 else "R",
+                    deal_id="" if i % 7 == 0 else f"D{i}", basis_usd="" if i % 11 == 0 else "1234567890123456.78",
+                    rate="" if i % 7 == 0 else "0.0125", amount_usd=f"-{i}.05") for i in range(3000)]
+    rows = ledger.line_rows(records, ledger.APPROVED, "v1", adjustment_set=2)
+    con = duckdb.connect()
+    try:
+        con.execute("begin")
+        assert ledger.replace_rows(con, PERIOD, rows, 2)
+        con.execute("commit")
+        assert ledger.period_rows(con, PERIOD, 2) == rows  # ids sort in file order here
+        assert ledger.period_rows(con, PERIOD) == []
+        assert not ledger.replace_rows(con, PERIOD, rows, 2)
+        assert ledger.replace_rows(con, PERIOD, rows[:10], 2) and len(ledger.period_rows(con, PERIOD, 2)) == 10
+    finally:
+        con.close()
+    with pytest.raises(CosellError, match="cannot be recorded"):
+        ledger.line_rows([dict(records[1], amount_usd="x")], ledger.DRAFT, "v1")
