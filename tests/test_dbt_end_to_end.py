@@ -90,5 +90,23 @@ def test_generated_extracts_two_loads_incremental_build(tmp_path):
         assert overall[3] <= overall[2] <= overall[4]
         # Enough history for closed repeat windows (as_of_date - 180 days is after the start).
         assert con.execute("select sum(supported_partners) from marts.mart_repeat_request_rate").fetchone()[0] > 0
+        before = _marts(con)
     finally:
         con.close()
+
+    # A rerun on unchanged data (an empty incremental batch) gives identical marts.
+    build(settings)
+    con = connect(settings, read_only=True)
+    try:
+        after = _marts(con)
+    finally:
+        con.close()
+    assert after.keys() == before.keys()
+    for table, rows in before.items():
+        assert after[table] == rows, table
+
+
+def _marts(con) -> dict[str, list[tuple]]:
+    tables = [r[0] for r in con.execute(
+        "select table_name from information_schema.tables where table_schema = 'marts' order by 1").fetchall()]
+    return {t: con.execute(f"select * from marts.{t} order by all").fetchall() for t in tables}
