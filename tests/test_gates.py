@@ -635,3 +635,26 @@ def test_missing_mart_column_fails_its_expectation(gate_settings):
     build_warehouse(gate_settings, sql=["ALTER TABLE marts.mart_repeat_request_rate DROP COLUMN repeat_rate"])
     with pytest.raises(GateFailed, match=r"marts_repeat.repeat_rate_in_0_1 \[fail\] \(.*repeat_rate.*does not exist"):
         check("marts", gate_settings, suites=["marts_repeat"])
+
+
+def test_large_batch_is_validated_chunk_by_chunk(gate_settings, monkeypatch):
+    import cosell.gates as gates
+
+    monkeypatch.setattr(gates, "CHUNK_ROWS", 2048)
+    build_warehouse(
+        gate_settings,
+        marts=False,
+        sql=[
+            "INSERT INTO raw.partners SELECT 'PB' || i, 'Bulk', 'SI', CASE WHEN i IN (7, 2500) THEN 'BRONZE' ELSE 'GOLD' END,"
+            " 'NA', 'US', 1, NULL, DATE '2025-01-01', true, TIMESTAMP '2026-01-01', DATE '2026-03-01', 'bulk.csv',"
+            " 'sha-bulk', i, 1 FROM range(3000) t(i)",
+            "INSERT INTO raw.load_audit VALUES (1, 'partners', '2026-03-01', 'bulk.csv', '/inbox/bulk.csv', 'sha-bulk',"
+            " 'LANDED', 3000, 0, NULL, NULL, '2026-03-02')",
+        ],
+    )
+    with pytest.raises(GateFailed) as raised:
+        check("raw", gate_settings, suites=["raw_partners"])
+    failures = raised.value.result.failures
+    assert [f.expectation for f in failures] == ["raw_partners.tier_in_enum"]
+    assert failures[0].unexpected_count == 2
+    assert {row["partner_id"] for row in failures[0].sample} == {"PB7", "PB2500"}

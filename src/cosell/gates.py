@@ -3,7 +3,8 @@
 The suites are reviewable files under expectations/ (see expectations/README.md): each names
 its datasets (SQL over a READ-ONLY DuckDB connection and the TEMP views of
 cosell.gate_queries) and its expectations, each with a severity `fail` or `warn`.
-Frames stay small: row rules run on the nightly batch (rows of the greatest load id), and
+Frames stay bounded: row rules run on the nightly batch (rows of the greatest load id, streamed
+in chunks of CHUNK_ROWS), and
 whole-table rules are pushed down to DuckDB as SQL returning only offending rows or a few
 totals. Every frame is validated by GX (ephemeral context, pandas data source, one
 whole-dataframe batch definition, suite, validation definition and checkpoint per frame);
@@ -41,7 +42,7 @@ STAGES = ("raw", "marts")
 SEVERITIES = ("fail", "warn")
 SAMPLE_ROWS = 5  # offending rows kept per finding in the JSON result
 MESSAGE_ROWS = 2  # offending rows quoted per finding in the one-line error
-MAX_FRAME_ROWS = 200_000  # a dataset frame larger than this is a suite bug, not data
+CHUNK_ROWS = 200_704  # a larger dataset (e.g. a first, historical load) is validated chunk by chunk
 
 log = logging.getLogger(__name__)
 
@@ -345,39 +346,36 @@ def _params(settings: Settings) -> dict[str, Any]:
     return {"max_reject_rate": settings.max_reject_rate}
 
 
-def _read_frames(settings: Settings, stage: str, suites: list[SuiteSpec]):
-    """Run every dataset's SQL on a read-only connection; returns ({(suite, ds): frame | error}, load_id)."""
+def _open(settings: Settings, stage: str) -> tuple[duckdb.DuckDBPyConnection, int | None]:
+    """A read-only connection with the gate's TEMP views, and the batch load id."""
     try:
         con = connect(settings, read_only=True)
     except WarehouseMissing as error:
         raise CosellError(str(error)) from None
-    frames: dict[tuple[str, str], Any] = {}
     try:
+        con.execute("SET enable_progress_bar = false")
         if not has_schema(con, "raw"):
             raise CosellError(f"warehouse {settings.warehouse} has no raw layer: run `cosell land` first")
         if stage == "marts" and not has_schema(con, "marts"):
             raise CosellError(f"warehouse {settings.warehouse} has no marts: run `cosell build` first")
         create_gate_views(con)
         load_id = con.execute("SELECT load_id FROM gate_batch").fetchone()[0]
-        for suite in suites:
-            used = {e.dataset for e in suite.expectations}
-            for ds in suite.datasets.values():
-                if ds.name not in used:
-                    continue
-                try:
-                    frame = con.execute(ds.sql).df()
-                except duckdb.Error as error:
-                    frames[(suite.name, ds.name)] = " ".join(f"query failed: {error}".split())[:300]
-                    continue
-                if len(frame) > MAX_FRAME_ROWS:
-                    frames[(suite.name, ds.name)] = (
-                        f"frame of {len(frame)} rows exceeds {MAX_FRAME_ROWS}: push the rule down to SQL"
-                    )
-                    continue
-                frames[(suite.name, ds.name)] = frame
-    finally:
+    except BaseException:
         con.close()
-    return frames, (None if load_id is None or load_id < 0 else int(load_id))
+        raise
+    return con, (None if load_id is None or load_id < 0 else int(load_id))
+
+
+def _chunks(con: duckdb.DuckDBPyConnection, sql: str):
+    """The dataset's rows as pandas frames of at most CHUNK_ROWS rows (at least one, maybe empty)."""
+    cursor = con.execute(sql)
+    vectors = max(1, CHUNK_ROWS // 2048)
+    frame = cursor.fetch_df_chunk(vectors)
+    yield frame
+    while len(frame):
+        frame = cursor.fetch_df_chunk(vectors)
+        if len(frame):
+            yield frame
 
 
 def _gx_context(site_dir: Path, site_name: str):
@@ -438,13 +436,23 @@ def _finding_from_result(spec: ExpectationSpec, result, frame) -> Finding:
     return finding
 
 
-def _run_gx(stage: str, suites: list[SuiteSpec], frames: dict, site_dir: Path) -> tuple[list[Finding], int]:
+def _merge(into: Finding, other: Finding) -> None:
+    """Fold the finding of a later chunk of the same dataset into the first one."""
+    if other.unexpected_count is not None:
+        into.unexpected_count = (into.unexpected_count or 0) + other.unexpected_count
+    into.sample = (into.sample + other.sample)[:SAMPLE_ROWS]
+    into.error = into.error or other.error
+
+
+def _run_gx(
+    stage: str, suites: list[SuiteSpec], con: duckdb.DuckDBPyConnection, site_dir: Path
+) -> tuple[list[Finding], int]:
     import great_expectations as gx
 
     site_name = f"cosell_{stage}"
     context = _gx_context(site_dir, site_name)
     source = context.data_sources.add_pandas(f"cosell_{stage}")
-    findings: list[Finding] = []
+    findings: dict[str, Finding] = {}
     evaluated = 0
     for suite in suites:
         by_dataset: dict[str, list[ExpectationSpec]] = {}
@@ -452,42 +460,51 @@ def _run_gx(stage: str, suites: list[SuiteSpec], frames: dict, site_dir: Path) -
             by_dataset.setdefault(spec.dataset, []).append(spec)
         for ds_name, specs in by_dataset.items():
             evaluated += len(specs)
-            frame = frames[(suite.name, ds_name)]
-            if isinstance(frame, str):  # the dataset could not be read: each of its rules fails
-                findings += [
-                    Finding(s.qualified_name, s.severity, s.dataset, s.description, error=frame) for s in specs
-                ]
-                continue
-            label = f"{suite.name}.{ds_name}"
-            asset = source.add_dataframe_asset(label)
-            batch_definition = asset.add_batch_definition_whole_dataframe("batch")
-            gx_suite = context.suites.add(
-                gx.ExpectationSuite(
-                    name=label,
-                    expectations=[_gx_expectation(spec) for spec in specs],
-                    meta={"description": suite.description},
-                )
-            )
+            dataset = suite.datasets[ds_name]
             by_name = {spec.qualified_name: spec for spec in specs}
-            validation = context.validation_definitions.add(
-                gx.ValidationDefinition(name=label, data=batch_definition, suite=gx_suite)
-            )
-            index = [c for c in suite.datasets[ds_name].index if c in frame.columns]
-            result_format: dict[str, Any] = {"result_format": "COMPLETE", "partial_unexpected_count": SAMPLE_ROWS}
-            if index:
-                result_format["unexpected_index_column_names"] = index
-            checkpoint = context.checkpoints.add(
-                gx.Checkpoint(name=label, validation_definitions=[validation], actions=[], result_format=result_format)
-            )
-            run = checkpoint.run(batch_parameters={"dataframe": frame})
-            for validation_result in run.run_results.values():
-                for result in validation_result.results:
-                    if result.success:
-                        continue
-                    spec = by_name[result.expectation_config.meta["name"]]
-                    findings.append(_finding_from_result(spec, result, frame))
+            try:
+                for number, frame in enumerate(_chunks(con, dataset.sql), start=1):
+                    label = f"{suite.name}.{ds_name}" + (f".part{number}" if number > 1 else "")
+                    asset = source.add_dataframe_asset(label)
+                    batch_definition = asset.add_batch_definition_whole_dataframe("batch")
+                    gx_suite = context.suites.add(
+                        gx.ExpectationSuite(
+                            name=label,
+                            expectations=[_gx_expectation(spec) for spec in specs],
+                            meta={"description": suite.description, "dataset": dataset.description},
+                        )
+                    )
+                    validation = context.validation_definitions.add(
+                        gx.ValidationDefinition(name=label, data=batch_definition, suite=gx_suite)
+                    )
+                    index = [c for c in dataset.index if c in frame.columns]
+                    result_format: dict[str, Any] = {"result_format": "COMPLETE", "partial_unexpected_count": SAMPLE_ROWS}
+                    if index:
+                        result_format["unexpected_index_column_names"] = index
+                    checkpoint = context.checkpoints.add(
+                        gx.Checkpoint(
+                            name=label, validation_definitions=[validation], actions=[], result_format=result_format
+                        )
+                    )
+                    run = checkpoint.run(batch_parameters={"dataframe": frame})
+                    for validation_result in run.run_results.values():
+                        for result in validation_result.results:
+                            if result.success:
+                                continue
+                            spec = by_name[result.expectation_config.meta["name"]]
+                            finding = _finding_from_result(spec, result, frame)
+                            if spec.qualified_name in findings:
+                                _merge(findings[spec.qualified_name], finding)
+                            else:
+                                findings[spec.qualified_name] = finding
+            except duckdb.Error as error:  # the dataset cannot be read: each of its rules fails
+                message = " ".join(f"query failed: {error}".split())[:300]
+                for spec in specs:
+                    findings.setdefault(
+                        spec.qualified_name, Finding(spec.qualified_name, spec.severity, spec.dataset, spec.description)
+                    ).error = message
     context.build_data_docs(site_names=[site_name])
-    return findings, evaluated
+    return list(findings.values()), evaluated
 
 
 def docs_dir(settings: Settings, stage: str) -> Path:
@@ -510,13 +527,15 @@ def check(stage: str, settings: Settings, *, suites: list[str] | None = None) ->
         if unknown:
             raise CosellError(f"no {stage} suite named {', '.join(unknown)}")
         suites = [s for s in suites if s.name in names]
-    frames, load_id = _read_frames(settings, stage, suites)
-
-    site_dir = docs_dir(settings, stage)
-    if site_dir.exists():
-        shutil.rmtree(site_dir)  # the folder describes this run only
-    site_dir.mkdir(parents=True, exist_ok=True)
-    findings, evaluated = _run_gx(stage, suites, frames, site_dir)
+    con, load_id = _open(settings, stage)
+    try:
+        site_dir = docs_dir(settings, stage)
+        if site_dir.exists():
+            shutil.rmtree(site_dir)  # the folder describes this run only
+        site_dir.mkdir(parents=True, exist_ok=True)
+        findings, evaluated = _run_gx(stage, suites, con, site_dir)
+    finally:
+        con.close()
 
     order = {s.qualified_name: i for i, s in enumerate(e for suite in suites for e in suite.expectations)}
     findings.sort(key=lambda f: order.get(f.expectation, 0))
