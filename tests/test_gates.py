@@ -658,3 +658,16 @@ def test_large_batch_is_validated_chunk_by_chunk(gate_settings, monkeypatch):
     assert [f.expectation for f in failures] == ["raw_partners.tier_in_enum"]
     assert failures[0].unexpected_count == 2
     assert {row["partner_id"] for row in failures[0].sample} == {"PB7", "PB2500"}
+
+
+def test_gate_never_touches_the_network(gate_settings, monkeypatch):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    build_warehouse(gate_settings)
+    assert check("raw", gate_settings, suites=["raw_batch"]).ok
+    assert check("marts", gate_settings, suites=["marts_repeat"]).ok

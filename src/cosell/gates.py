@@ -3,10 +3,9 @@
 The suites are reviewable files under expectations/ (see expectations/README.md): each names
 its datasets (SQL over a READ-ONLY DuckDB connection and the TEMP views of
 cosell.gate_queries) and its expectations, each with a severity `fail` or `warn`.
-Frames stay bounded: row rules run on the nightly batch (rows of the greatest load id, streamed
-in chunks of CHUNK_ROWS), and
-whole-table rules are pushed down to DuckDB as SQL returning only offending rows or a few
-totals. Every frame is validated by GX (ephemeral context, pandas data source, one
+Frames stay bounded: row rules run on the nightly batch (rows of the greatest load id,
+streamed in chunks of CHUNK_ROWS), and whole-table rules are pushed down to DuckDB as SQL
+returning only offending rows or a few totals. Every frame is validated by GX (ephemeral context, pandas data source, one
 whole-dataframe batch definition, suite, validation definition and checkpoint per frame);
 Data Docs (HTML) and a JSON result are written to <reports_dir>/data_docs/<stage>/.
 
