@@ -17,20 +17,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import measure  # noqa: E402
 
 BARE_READ = """
-import duckdb, glob
+import duckdb, glob, gzip
 con = duckdb.connect()
+groups = {{}}
+for path in sorted(glob.glob({inbox!r} + "/*/*/*")):
+    if path.endswith(".parquet"):
+        key = ("parquet",)
+    else:
+        with (gzip.open if path.endswith(".gz") else open)(path, "rb") as handle:
+            key = ("csv", path.endswith(".gz"), handle.readline())
+    groups.setdefault(key, []).append(path)
 rows = 0
-for pattern, reader in (("**/*.csv", "read_csv"), ("**/*.csv.gz", "read_csv"), ("**/*.parquet", "read_parquet")):
-    for feed in sorted(glob.glob({inbox!r} + "/*")):
-        files = sorted(glob.glob(feed + "/" + pattern, recursive=True))
-        if not files:
-            continue
-        if reader == "read_csv":
-            # one read per file: files of one feed may differ in header, as landing reads them
-            for f in files:
-                rows += con.execute(f"SELECT count(*) FROM read_csv('{{f}}', all_varchar = true, header = true)").fetchone()[0]
-        else:
-            rows += con.execute(f"SELECT count(*) FROM read_parquet({{files!r}})").fetchone()[0]
+for key, files in groups.items():
+    if key[0] == "parquet":
+        rows += con.execute(f"SELECT count(*) FROM read_parquet({{files!r}})").fetchone()[0]
+    else:
+        # files sharing a header are read in one scan, as landing reads them
+        rows += con.execute(f"SELECT count(*) FROM read_csv({{files!r}}, all_varchar = true, header = true)").fetchone()[0]
 result = rows
 """
 
