@@ -356,3 +356,31 @@ def _asset_events(env: dict[str, str], run_id: str) -> int:
         ).fetchone()[0]
     finally:
         db.close()
+
+
+@pytest.mark.slow
+def test_the_sensor_times_out_naming_the_missing_feeds(tmp_path):
+    from cosell.generate import generate
+
+    settings = _settings(tmp_path / "cosell")
+    inbox = tmp_path / "inbox"
+    generate(inbox, **{**SAMPLE, "days": 3})
+    date = (SAMPLE["start"] + dt.timedelta(days=5)).isoformat()  # a date nothing was delivered for
+    deliver_empty_extracts(inbox, date)
+    for feed in ("partners", "fx_rates"):
+        for extract in (inbox / feed / date).iterdir():
+            extract.unlink()
+    env = airflow_environment(settings, inbox, airflow_home=tmp_path / "airflow")
+    env.update({"COSELL_INBOX_TIMEOUT": "2", "COSELL_INBOX_POKE_INTERVAL": "1"})
+    prepare_airflow(env)
+
+    run = run_dag(env, NIGHTLY_DAG, business_date=date, logical_date=dt.datetime(2026, 3, 2, 2, tzinfo=dt.UTC))
+
+    assert run.state == "failed"
+    assert run.tasks["wait_for_extracts"] == "failed"
+    assert run.tasks["land"] == "upstream_failed"
+    assert not settings.warehouse.exists()
+    records = list((settings.reports_dir / "failures").glob("*wait_for_extracts.txt"))
+    assert len(records) == 1
+    record = records[0].read_text()
+    assert "AirflowSensorTimeout" in record and "partners, fx_rates" in record and date in record
