@@ -430,8 +430,10 @@ def _finding_from_result(spec: ExpectationSpec, result, frame) -> Finding:
             _plain(v) if isinstance(v, dict) else {"value": _plain(v)} for v in res["partial_unexpected_list"][:SAMPLE_ROWS]
         ]
     elif spec.expect.startswith("expect_table_") and frame is not None and len(frame):
-        # A pushed-down rule: the frame itself holds the offending rows.
+        # A pushed-down rule: the frame itself holds the offending rows (capped by the SQL's LIMIT).
         finding.sample = _records(frame, SAMPLE_ROWS)
+        if spec.expect == "expect_table_row_count_to_equal" and spec.kwargs.get("value") == 0:
+            finding.unexpected_count = len(frame)
     return finding
 
 
@@ -477,7 +479,7 @@ def _run_gx(
                         gx.ValidationDefinition(name=label, data=batch_definition, suite=gx_suite)
                     )
                     index = [c for c in dataset.index if c in frame.columns]
-                    result_format: dict[str, Any] = {"result_format": "COMPLETE", "partial_unexpected_count": SAMPLE_ROWS}
+                    result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS}
                     if index:
                         result_format["unexpected_index_column_names"] = index
                     checkpoint = context.checkpoints.add(
