@@ -404,7 +404,7 @@ def _gx_expectation(spec: ExpectationSpec):
         **kwargs,
         severity="critical" if spec.severity == "fail" else "warning",
         meta={"name": spec.qualified_name, "severity": spec.severity, "dataset": spec.dataset},
-        notes=spec.description or None,
+        notes=f"{spec.qualified_name} [{spec.severity}]" + (f": {spec.description}" if spec.description else ""),
     )
 
 
