@@ -671,3 +671,15 @@ def test_gate_never_touches_the_network(gate_settings, monkeypatch):
     build_warehouse(gate_settings)
     assert check("raw", gate_settings, suites=["raw_batch"]).ok
     assert check("marts", gate_settings, suites=["marts_repeat"]).ok
+
+
+def test_bad_suite_file_is_a_one_line_error(tmp_path):
+    (tmp_path / "bad.yml").write_text(
+        "suite: bad\nstage: raw\ndatasets:\n  d: {sql: SELECT 1 AS x}\nexpectations:\n"
+        "  - {name: e, severity: fail, dataset: d, expect: expect_column_values_to_be_between, kwargs: {colum: x}}\n"
+    )
+    with pytest.raises(CosellError, match="bad.yml: expectation 'e'"):
+        load_suites("raw", directory=tmp_path)
+    (tmp_path / "bad.yml").write_text("suite: bad\nstage: raw\nexpectations:\n  - {name: e, severity: maybe}\n")
+    with pytest.raises(CosellError, match="severity"):
+        load_suites("raw", directory=tmp_path)

@@ -154,18 +154,23 @@ def load_suite(path: Path, params: dict[str, Any] | None = None) -> SuiteSpec:
             if v_name in seen:
                 raise CosellError(f"{where}: expectation name {v_name!r} is used twice")
             seen.add(v_name)
-            expectations.append(
-                ExpectationSpec(
-                    suite=name,
-                    name=v_name,
-                    severity=severity,
-                    dataset=dataset,
-                    expect=expect,
-                    kwargs=v_kwargs,
-                    where=item.get("where"),
-                    description=" ".join(str(item.get("description", "")).split()),
-                )
+            spec = ExpectationSpec(
+                suite=name,
+                name=v_name,
+                severity=severity,
+                dataset=dataset,
+                expect=expect,
+                kwargs=v_kwargs,
+                where=item.get("where"),
+                description=" ".join(str(item.get("description", "")).split()),
             )
+            try:
+                _gx_expectation(spec)  # arguments are checked when the suite is read, not mid-run
+            except CosellError:
+                raise
+            except Exception as error:  # pydantic / GX argument errors
+                raise CosellError(f"{where}: expectation {v_name!r}: {' '.join(str(error).split())[:200]}") from None
+            expectations.append(spec)
     return SuiteSpec(name, stage, path, " ".join(str(data.get("description", "")).split()), datasets, tuple(expectations))
 
 
