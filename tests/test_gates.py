@@ -239,6 +239,7 @@ def test_clean_fixture_passes_both_gates(gate_settings):
         assert "passed" in result.describe()
         data = json.loads(result.json_path.read_text())
         assert data["ok"] is True and data["expectations"] == result.expectations > 10
+        assert len(data["results"]) == result.expectations and all(r["success"] for r in data["results"])
     html = list((gate_settings.reports_dir / "data_docs" / "raw").rglob("*.html"))
     assert len(html) > 5  # index, suites and validation pages
 
@@ -582,6 +583,8 @@ def test_failure_message_names_every_failed_expectation(gate_settings):
     assert "report " in message and "\n" not in message
     report = json.loads((gate_settings.reports_dir / "data_docs" / "raw" / "gate_result.json").read_text())
     assert report["ok"] is False and len(report["failures"]) == 2
+    assert sorted(r["expectation"] for r in report["results"] if not r["success"]) == [
+        "raw_deals.closed_at_set_when_closed", "raw_satisfaction.cosell_engagement_score_1_to_5"]
     assert (gate_settings.reports_dir / "data_docs" / "raw" / "index.html").exists()
 
 

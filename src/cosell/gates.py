@@ -252,6 +252,7 @@ class GateResult:
     expectations: int = 0
     elapsed_seconds: float = 0.0
     batch_load_id: int | None = None
+    results: list[dict[str, Any]] = field(default_factory=list)  # every expectation run: name, severity, success
 
     def describe(self) -> str:
         status = "passed" if self.ok else "FAILED"
@@ -276,6 +277,7 @@ class GateResult:
             "docs_path": str(self.docs_path) if self.docs_path else None,
             "failures": [asdict(f) for f in self.failures],
             "warnings": [asdict(f) for f in self.warnings],
+            "results": self.results,
         }
 
 
@@ -547,6 +549,7 @@ def check(stage: str, settings: Settings, *, suites: list[str] | None = None) ->
     findings.sort(key=lambda f: order.get(f.expectation, 0))
     failures = [f for f in findings if f.severity == "fail"]
     warnings = [f for f in findings if f.severity == "warn"]
+    failed_names = {f.expectation for f in findings}
     index_html = site_dir / "index.html"
     result = GateResult(
         stage=stage,
@@ -558,6 +561,16 @@ def check(stage: str, settings: Settings, *, suites: list[str] | None = None) ->
         expectations=evaluated,
         elapsed_seconds=time.perf_counter() - started,
         batch_load_id=load_id,
+        results=[
+            {
+                "expectation": spec.qualified_name,
+                "severity": spec.severity,
+                "dataset": spec.dataset,
+                "success": spec.qualified_name not in failed_names,
+            }
+            for suite in suites
+            for spec in suite.expectations
+        ],
     )
     result.json_path.write_text(json.dumps(result.to_json(), indent=2, sort_keys=False) + "\n", encoding="utf-8")
     for finding in warnings:
