@@ -371,6 +371,11 @@ RAW_CASES = [
          "INSERT INTO raw.rejects SELECT 'deals', '2026-03-01', 'deals.csv', 'sha-deals-1', 10 + i, 'x', 'bad', 1"
          " FROM range(4) t(i)"),
      "load_id=1"),
+    ("raw_batch.file_reject_rate_under_limit", "warn",
+     sql("UPDATE raw.load_audit SET rows_rejected = 1 WHERE feed = 'activities'",
+         "INSERT INTO raw.rejects VALUES ('activities', '2026-03-01', 'activities.csv', 'sha-activities-1', 2, 'x',"
+         " 'bad', 1)"),
+     "file_name=activities.csv"),
     ("raw_batch.audit_matches_rows", "fail",
      sql("UPDATE raw.load_audit SET rows_landed = 99 WHERE feed = 'engagements'"), "file_name=engagements.csv"),
 ]
