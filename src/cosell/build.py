@@ -130,7 +130,7 @@ def _output_error(output: str) -> str:
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     for line in lines:
         lowered = line.lower()
-        if "error" in lowered and "compilation" in lowered or "parsing error" in lowered or "runtime error" in lowered:
+        if ("error" in lowered and "compilation" in lowered) or "parsing error" in lowered or "runtime error" in lowered:
             return line[:300]
     for line in reversed(lines):
         if "error" in line.lower():
@@ -180,6 +180,7 @@ def build(settings: Settings, select: str | None = None) -> BuildSummary:
         results = json.loads(run_results.read_text()).get("results", [])
     if process.returncode != 0:
         reason = _failure_message(results, settings) or _output_error(process.stdout + "\n" + process.stderr)
+        reason = " ".join(reason.split())  # one line, whatever the failing rows hold
         raise CosellError(f"dbt build failed: {reason} (log: {log_path / 'dbt.log'})")
 
     def count(kind: str, statuses: set[str]) -> int:
