@@ -30,7 +30,7 @@ def connect(settings: Settings, path: Path | None = None, read_only: bool = Fals
                 "temp_directory": str(settings.temp_dir),
             },
         )
-    except duckdb.IOException as error:
+    except duckdb.Error as error:
         if "lock" in str(error).lower():
             raise CosellError(f"warehouse {path} is in use by another process; try again when it has finished") from None
         raise CosellError(f"cannot open warehouse {path}: {' '.join(str(error).split())[:200]}") from None

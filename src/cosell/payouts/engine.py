@@ -9,7 +9,7 @@ from decimal import Decimal
 import duckdb
 
 from cosell.config import Settings
-from cosell.db import WarehouseMissing, connect
+from cosell.db import connect
 from cosell.errors import CosellError
 from cosell.payouts.plans import AcceleratorRule, MdfRule, NewLogoRule, PipelineRule, Plan
 from cosell.payouts.rules import (
@@ -218,12 +218,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, plan: Plan, period: Period, result
 
 def run_engine(plan: Plan, period: Period, settings: Settings) -> EngineOutput:
     """Compute and reconcile one period from the warehouse, opened read-only."""
-    try:
-        con = connect(settings, read_only=True)
-    except WarehouseMissing as error:
-        raise CosellError(str(error)) from None
-    except duckdb.Error as error:
-        raise CosellError(f"cannot open warehouse {settings.warehouse}: {str(error).splitlines()[0]}") from None
+    con = connect(settings, read_only=True)  # a missing or locked warehouse is a one-line CosellError
     try:
         _check_marts(con, settings)
         mdf = plan.rule(MdfRule)

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import duckdb
 
 from cosell.config import PLANS_DIR, Settings
-from cosell.db import WarehouseMissing, connect
+from cosell.db import connect
 from cosell.errors import CosellError
 from cosell.payouts import files as F
 from cosell.payouts import ledger
@@ -210,12 +210,7 @@ def _publish_dir(contents: dict[str, bytes], target: Path, freeze: bool = False)
 
 def _approval_in_warehouse(settings: Settings, period: str) -> tuple | None:
     """The warehouse's approval record of a period (read-only), or None."""
-    try:
-        con = connect(settings, read_only=True)
-    except WarehouseMissing as error:
-        raise CosellError(str(error)) from None
-    except duckdb.Error as error:
-        raise CosellError(f"cannot open warehouse {settings.warehouse}: {str(error).splitlines()[0]}") from None
+    con = connect(settings, read_only=True)  # a missing or locked warehouse is a one-line CosellError
     try:
         present = con.execute(
             "select count(*) from information_schema.tables where table_schema = 'payouts' and table_name = 'approvals'"
@@ -236,10 +231,7 @@ def _recording(settings: Settings, period: str) -> Iterator[duckdb.DuckDBPyConne
 
     The warehouse is opened before any file is written, so a locked warehouse fails the run with nothing changed.
     """
-    try:
-        con = connect(settings)
-    except duckdb.Error as error:
-        raise CosellError(f"cannot open warehouse {settings.warehouse} for writing: {str(error).splitlines()[0]}") from None
+    con = connect(settings)  # a missing or locked warehouse is a one-line CosellError
     try:
         con.execute("begin transaction")
         try:
@@ -391,10 +383,7 @@ def approve_period(period: str, out: Path, settings: Settings, approved_by: str 
     manifest_path = period_dir / F.MANIFEST
     temp = period_dir / f".{F.MANIFEST}.tmp-{uuid.uuid4().hex[:12]}"
     original = manifest_path.read_bytes()
-    try:
-        con = connect(settings)
-    except duckdb.Error as error:
-        raise CosellError(f"cannot open warehouse {settings.warehouse} for writing: {str(error).splitlines()[0]}") from None
+    con = connect(settings)  # a missing or locked warehouse is a one-line CosellError
     try:
         con.execute(APPROVALS_DDL)
         con.execute("begin transaction")
