@@ -1,4 +1,4 @@
-"""Runs one Python snippet in a fresh interpreter and reports its wall time and peak RSS."""
+"""Runs one Python snippet in a fresh interpreter and reports its wall time and peak RSS (its own or its largest child's)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ start = time.perf_counter()
 result = None
 {body}
 print(json.dumps({{"seconds": time.perf_counter() - start,
-                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                   "peak_rss_mb": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                                      resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024,
                    "result": result}}), file=sys.stderr)
 """
 

@@ -1,0 +1,91 @@
+"""Benchmark: the nightly pipeline and a payout period on a generated history.
+
+Usage: .venv/bin/python benchmarks/bench_pipeline.py [--deals 1000000] [--out benchmarks/out]
+
+1. generate the history (180 business dates);
+2. land every date but the last, then the full dbt build, the raw and marts gates;
+3. add the last business date (about 1% new rows): land it, the incremental dbt build and
+   both gates again (the nightly cost);
+4. one payout period (the last closed month), files, workbook and statements included.
+Each step runs in its own interpreter, so its peak RSS is its own (for the build step, the
+larger of its own and its dbt subprocess's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import measure  # noqa: E402
+
+STEP = """
+from pathlib import Path
+from cosell.config import Settings
+settings = Settings.from_env()
+{call}
+result = summary.describe()
+"""
+
+def run(label: str, call: str, env: dict[str, str]) -> dict:
+    m = measure(STEP.format(call=call), env=env)
+    print(f"  {label:<28} {m['seconds']:>8.1f} s  peak RSS {m['peak_rss_mb']:>6.0f} MB   {m['result'][:150]}")
+    return m
+
+
+def link_dates(source: Path, target: Path, keep) -> None:
+    """Hard-link the business-date folders chosen by keep(date) from source into target."""
+    for feed in sorted(p for p in source.iterdir() if p.is_dir()):
+        for day in sorted(p for p in feed.iterdir() if p.is_dir()):
+            if keep(dt.date.fromisoformat(day.name)):
+                destination = target / feed.name / day.name
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                subprocess.run(["cp", "-al", str(day), str(destination)], check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deals", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=180)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out")
+    args = parser.parse_args()
+    root = args.out / f"pipeline_{args.deals}"
+    shutil.rmtree(root, ignore_errors=True)
+    generated, inbox, home = root / "generated", root / "inbox", root / "home"
+    env = dict(os.environ, COSELL_HOME=str(home))
+    print(f"machine: {os.cpu_count()} cores; {args.deals} deals over {args.days} business dates")
+    run("generate", f"from cosell.generate import generate\nsummary = generate(Path({str(generated)!r}), "
+        f"deals={args.deals}, partners={max(50, args.deals // 500)}, days={args.days})", env)
+    last = max(dt.date.fromisoformat(p.name) for p in generated.glob("*/*") if p.is_dir())
+    link_dates(generated, inbox, lambda d: d < last)
+    land = f"from cosell.landing import land\nsummary = land(Path({str(inbox)!r}), settings)"
+    build = "from cosell.build import build\nsummary = build(settings)"
+    raw_gate = "from cosell.gates import check\nsummary = check('raw', settings)"
+    marts_gate = "from cosell.gates import check\nsummary = check('marts', settings)"
+    print("history:")
+    run("land", land, env)
+    full = run("dbt build (full)", build, env)
+    run("raw gate", raw_gate, env)
+    run("marts gate", marts_gate, env)
+    print(f"one more business date ({last}):")
+    link_dates(generated, inbox, lambda d: d == last)
+    run("land", land, env)
+    incremental = run("dbt build (incremental)", build, env)
+    gates = [run("raw gate", raw_gate, env), run("marts gate", marts_gate, env)]
+    period = f"{(last.replace(day=1) - dt.timedelta(days=1)):%Y-%m}"
+    run(f"payouts {period}", "from cosell.payouts.lifecycle import run_period\n"
+        f"summary = run_period({period!r}, Path({str(root / 'payouts')!r}), settings)", env)
+    print(
+        f"incremental / full build = {incremental['seconds'] / full['seconds']:.0%}; "
+        f"both gates after the new date: {sum(g['seconds'] for g in gates):.1f} s, "
+        f"peak RSS {max(g['peak_rss_mb'] for g in gates):.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()
