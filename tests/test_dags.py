@@ -234,9 +234,11 @@ def test_nightly_dag_runs_every_task_and_builds_the_marts(e2e):
     settings = e2e["settings"]
     con = duckdb.connect(str(settings.warehouse), read_only=True)
     try:
+        # fct_cosell_deals holds the live partner deals (latest state not deleted, motion not DIRECT).
         live_deals = con.execute(
-            "select count(*) from (select deal_id, arg_max(is_deleted, updated_at) as deleted "
-            "from raw.deals group by deal_id) where not deleted"
+            "select count(*) from (select deal_id, arg_max(is_deleted, updated_at) as deleted, "
+            "arg_max(motion, updated_at) as motion from raw.deals group by deal_id) "
+            "where not deleted and motion <> 'DIRECT'"
         ).fetchone()[0]
         as_of = con.execute("select as_of_date from marts.warehouse_as_of").fetchone()[0]
     finally:
