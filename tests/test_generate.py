@@ -371,3 +371,16 @@ def test_planted_effect_is_confounded_and_recovered_by_matching(medium):
     assert naive < planted - 0.04, (naive, cem)
     assert abs(cem - planted) < abs(naive - planted)
     assert abs(cem - planted) < 0.04, (naive, cem)
+
+
+def test_every_feed_delivers_a_file_for_every_business_date(small):
+    root, summary = small
+    dates = {(summary.start + dt.timedelta(days=d)).isoformat() for d in range(summary.days)}
+    for feed in gen.FEED_ORDER:
+        delivered = {p.name for p in (root / feed).iterdir() if any(p.iterdir())}
+        assert delivered == dates, feed
+    quiet = sorted(root.glob("*/*/no-changes.csv"))
+    assert quiet, "the sample should have quiet days"
+    for path in quiet:
+        feed = path.parent.parent.name
+        assert path.read_text() == ",".join(gen.FEEDS[feed].column_names) + "\n"

@@ -896,4 +896,17 @@ def generate(
     _nps(rng, world, days, fmt, writer)
     for ci, lo in enumerate(range(0, deals, CHUNK_DEALS)):
         _chunk(seed, ci, lo, min(lo + CHUNK_DEALS, deals), days, world, fmt, writer)
+    _deliver_quiet_days(writer)
     return summary
+
+
+def _deliver_quiet_days(w: _Writer) -> None:
+    """A feed with no changes on a business date still delivers a file: its header alone.
+
+    Real senders do the same, and it is how the nightly run knows a day's extracts are all in.
+    """
+    for feed in FEED_ORDER:
+        for day in range(w.days):
+            if not (w.out / feed / (w.start + dt.timedelta(days=day)).isoformat()).exists():
+                empty = {name: pa.array([], pa.string()) for name in FEEDS[feed].column_names}
+                w.write(feed, day, "no-changes", empty, "csv")
