@@ -16,8 +16,9 @@ The scheduled form of `cosell run` (SPEC section 2), one run per **business date
 3. `land` — `cosell land`: new files only (idempotent by sha256); the inbox is never changed.
 4. `raw_gate` — `cosell check raw` (Great Expectations). A failed `fail` expectation fails the
    task at once (no retry: the data will not change by waiting) and nothing downstream runs.
-5. `dbt_build` — the dbt project through astronomer-cosmos: one task group per model, its
-   `run` task then its `test` task; tests spanning several models run after all their parents.
+5. `dbt_build` — the dbt project through astronomer-cosmos: one `dbt build` task per model
+   (the model, then its own tests; a failing test fails that task and stops its dependants);
+   tests spanning several models run as their own tasks after all their parents.
 6. `marts_gate` — `cosell check marts`.
 7. `publish` — atomic copy of the marts for BI; on success it emits the Asset
    `cosell_published_warehouse`, which schedules `cosell_payouts`.
@@ -133,7 +134,7 @@ def cosell_nightly():
             load_method=LoadMode.DBT_MANIFEST if _HAS_MANIFEST else LoadMode.DBT_LS,
             invocation_mode=InvocationMode.SUBPROCESS,
             dbt_executable_path=tasks.dbt_executable(),
-            test_behavior=TestBehavior.AFTER_EACH,
+            test_behavior=TestBehavior.BUILD,
             should_detach_multiple_parents_tests=True,
             emit_datasets=False,
         ),

@@ -24,7 +24,6 @@ from cosell.airflow_demo import (
     NIGHTLY_DAG,
     PAYOUTS_DAG,
     airflow_environment,
-    deliver_empty_extracts,
     prepare_airflow,
     run_dag,
 )
@@ -80,8 +79,6 @@ def test_missing_feeds_names_every_feed_without_a_file(tmp_path):
     missing = missing_feeds(tmp_path, "2026-02-01")
     assert "deals" not in missing
     assert set(missing) == {"partners", "engagements", "activities", "satisfaction", "fx_rates"}
-    assert deliver_empty_extracts(tmp_path, "2026-02-01") == missing
-    assert missing_feeds(tmp_path, "2026-02-01") == []
 
 
 # --------------------------------------------------------------------------- DAG integrity
@@ -155,8 +152,10 @@ def test_nightly_shows_each_dbt_model_and_its_tests_as_tasks(integrity):
     tasks = integrity["dags"][NIGHTLY_DAG]["tasks"]
     for step in ("business_date", "wait_for_extracts", "land", "raw_gate", "marts_gate", "publish"):
         assert step in tasks
-    assert "dbt_build.fct_cosell_deals.run" in tasks
-    assert "dbt_build.fct_cosell_deals.test" in tasks
+    # TestBehavior.BUILD: one `dbt build` task per model runs the model and then its own tests;
+    # tests that span several models run as their own tasks after all their parents.
+    assert "dbt_build.fct_cosell_deals_model_build" in tasks
+    assert "dbt_build.assert_coverage_counts_every_deal_test" in tasks
 
 
 def test_dag_files_parse_in_under_a_second(integrity):
@@ -198,7 +197,6 @@ def e2e(tmp_path_factory):
     settings = _settings(root / "cosell")
     inbox = root / "inbox"
     generate(inbox, **SAMPLE)
-    deliver_empty_extracts(inbox, BUSINESS_DATE)
     env = airflow_environment(settings, inbox, airflow_home=root / "airflow")
     prepare_airflow(env)
     two_am = dt.datetime.fromisoformat(BUSINESS_DATE).replace(tzinfo=dt.UTC) + dt.timedelta(days=1, hours=2)
@@ -229,7 +227,7 @@ def test_nightly_dag_runs_every_task_and_builds_the_marts(e2e):
     first = e2e["first"]
     assert first.state == "success", {t: s for t, s in first.tasks.items() if s != "success"}
     assert set(first.tasks.values()) == {"success"}
-    assert any(t.startswith("dbt_build.") and t.endswith(".test") for t in first.tasks)
+    assert any(t.startswith("dbt_build.") and t.endswith("_model_build") for t in first.tasks)
     snapshot = e2e["after_first"]
     settings = e2e["settings"]
     con = duckdb.connect(str(settings.warehouse), read_only=True)
@@ -324,7 +322,6 @@ def test_a_failing_gate_stops_before_publish_and_payouts(e2e, tmp_path):
     inbox = tmp_path / "inbox"
     generate(inbox, **{**SAMPLE, "days": 5})
     date = (SAMPLE["start"] + dt.timedelta(days=4)).isoformat()
-    deliver_empty_extracts(inbox, date)
     # A deals file without the required column `amount`: quarantined, so the raw gate fails.
     columns = [c for c in FEEDS["deals"].column_names if c != "amount"]
     (inbox / "deals" / date / "broken.csv").write_text(",".join(columns) + "\n", encoding="utf-8")
@@ -366,10 +363,9 @@ def test_the_sensor_times_out_naming_the_missing_feeds(tmp_path):
 
     settings = _settings(tmp_path / "cosell")
     inbox = tmp_path / "inbox"
-    generate(inbox, **{**SAMPLE, "days": 3})
-    date = (SAMPLE["start"] + dt.timedelta(days=5)).isoformat()  # a date nothing was delivered for
-    deliver_empty_extracts(inbox, date)
-    for feed in ("partners", "fx_rates"):
+    generate(inbox, **{**SAMPLE, "days": 6})
+    date = (SAMPLE["start"] + dt.timedelta(days=5)).isoformat()  # every feed delivers on every date...
+    for feed in ("partners", "fx_rates"):  # ...but two feeds' files for this date have not arrived
         for extract in (inbox / feed / date).iterdir():
             extract.unlink()
     env = airflow_environment(settings, inbox, airflow_home=tmp_path / "airflow")

@@ -15,6 +15,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -39,7 +40,6 @@ NIGHTLY_DAG = "cosell_nightly"
 PAYOUTS_DAG = "cosell_payouts"
 SAMPLE = {"seed": 7, "start": dt.date(2026, 1, 1), "days": 120, "partners": 150, "deals": 3000}
 RESULT_MARK = "COSELL_DAG_RESULT "
-EMPTY_EXTRACT = "no_changes.csv"
 
 
 # --------------------------------------------------------------------------- environment
@@ -92,27 +92,6 @@ def prepare_airflow(env: dict[str, str]) -> None:
     prepare_dbt_manifest(env)
     _airflow(env, "db", "migrate")
     _airflow(env, "pools", "set", WAREHOUSE_POOL, "1", WAREHOUSE_POOL_DESCRIPTION)
-
-
-# --------------------------------------------------------------------------- inbox
-
-
-def deliver_empty_extracts(inbox: Path, business_date: str) -> list[str]:
-    """Give every feed without a file on business_date a header-only CSV ("nothing changed").
-
-    The synthetic generator writes a feed's file only on days it has changes; real senders
-    deliver an empty extract instead, which is what the nightly DAG's sensor waits for.
-    """
-    from cosell.airflow_tasks import missing_feeds
-    from cosell.contract import FEEDS
-
-    added = []
-    for feed in missing_feeds(inbox, business_date):
-        folder = Path(inbox) / feed / business_date
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / EMPTY_EXTRACT).write_text(",".join(FEEDS[feed].column_names) + "\n", encoding="utf-8")
-        added.append(feed)
-    return added
 
 
 # --------------------------------------------------------------------------- runs
@@ -192,6 +171,7 @@ def _run_dag(dag_id: str, business_date: str | None, period: str | None, logical
 @dataclass
 class AirflowDemoSummary:
     lines: list[str]
+    inbox: Path
     warehouse: Path
     published: Path
     payouts: Path
@@ -203,6 +183,7 @@ class AirflowDemoSummary:
         return "\n".join(
             self.lines
             + [
+                f"sample extracts:   {self.inbox}",
                 f"warehouse:         {self.warehouse}",
                 f"published for BI:  {self.published}",
                 f"payout files:      {self.payouts}",
@@ -217,13 +198,15 @@ def airflow_demo(settings: Settings, sample: dict[str, Any] | None = None) -> Ai
     from cosell.generate import generate
 
     sample = dict(SAMPLE if sample is None else sample)
-    inbox = settings.home / "inbox"
-    if not (inbox.is_dir() and any(inbox.iterdir())):
-        generated = generate(inbox, **sample).describe()
+    inbox = settings.home / "sample_inbox"
+    if inbox.is_dir():
+        generated = f"reusing the sample extracts in {inbox} (the generator is deterministic)"
     else:
-        generated = f"sample extracts already in {inbox}"
+        partial = inbox.with_name(inbox.name + ".partial")  # a crash never leaves a half-written sample
+        shutil.rmtree(partial, ignore_errors=True)
+        generated = generate(partial, **sample).describe().replace(str(partial), str(inbox))
+        partial.rename(inbox)
     business_date = (sample["start"] + dt.timedelta(days=sample["days"] - 1)).isoformat()
-    delivered = deliver_empty_extracts(inbox, business_date)
     env = airflow_environment(settings, inbox)
     prepare_airflow(env)
 
@@ -239,12 +222,10 @@ def airflow_demo(settings: Settings, sample: dict[str, Any] | None = None) -> Ai
     if payouts.state != "success":
         raise CosellError(f"{PAYOUTS_DAG} ended {payouts.state}; see {settings.reports_dir / 'failures'}")
     period = last_complete_period(dt.date.fromisoformat(business_date))
-    lines = [generated]
-    if delivered:
-        lines.append(f"header-only extracts delivered for {business_date}: {', '.join(delivered)}")
-    lines += [nightly.describe(), payouts.describe()]
+    lines = [generated, nightly.describe(), payouts.describe()]
     return AirflowDemoSummary(
         lines,
+        inbox,
         settings.warehouse,
         settings.published,
         payouts_dir(settings) / period,

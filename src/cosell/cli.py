@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "approve":
             p.add_argument("--by", default=None, help="who approves (default: the login name)")
 
-    sub.add_parser("demo", help="sample extracts, the nightly run and a payout period")
+    sub.add_parser("demo", help="sample extracts, then the nightly and payout DAGs in Airflow on the embedded default")
     return parser
 
 
@@ -102,9 +102,9 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> str:
             return lifecycle.run_period(args.period, args.out, settings).describe()
         return lifecycle.approve_period(args.period, args.out, settings, approved_by=args.by).describe()
     if args.command == "demo":
-        from cosell.demo import demo
+        from cosell.airflow_demo import airflow_demo
 
-        return demo(settings).describe()
+        return airflow_demo(settings).describe()
     raise AssertionError(args.command)
 
 
