@@ -22,6 +22,8 @@ The scheduled form of `cosell run` (SPEC section 2), one run per **business date
 6. `marts_gate` — `cosell check marts`.
 7. `publish` — atomic copy of the marts for BI; on success it emits the Asset
    `cosell_published_warehouse`, which schedules `cosell_payouts`.
+8. `report` — the program report (one self-contained HTML page of charts) from the published
+   copy; it reads only the published file, so it needs no warehouse slot.
 
 Every task that opens the DuckDB warehouse runs in the one-slot pool `cosell_warehouse`
 (DuckDB: one writer per file); the DAG also runs one task and one run at a time. Failures are
@@ -154,7 +156,11 @@ def cosell_nightly():
     def publish() -> dict:
         return tasks.publish_marts()
 
-    chain(wait, land(date), raw_gate(), dbt_build, marts_gate(), publish())
+    @task
+    def report() -> str:
+        return tasks.write_program_report()
+
+    chain(wait, land(date), raw_gate(), dbt_build, marts_gate(), publish(), report())
 
 
 cosell_nightly()

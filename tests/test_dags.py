@@ -142,7 +142,7 @@ def test_every_dag_has_tags_docs_retries_and_a_failure_callback(integrity):
 def test_every_task_that_opens_the_warehouse_is_in_the_one_slot_pool(integrity):
     nightly = integrity["dags"][NIGHTLY_DAG]
     for task_id, pool in nightly["pools"].items():
-        if task_id in ("business_date", "wait_for_extracts"):
+        if task_id in ("business_date", "wait_for_extracts", "report"):  # they never open the warehouse
             continue
         assert pool == "cosell_warehouse", task_id
     assert set(integrity["dags"][PAYOUTS_DAG]["pools"].values()) == {"cosell_warehouse"}
@@ -150,7 +150,7 @@ def test_every_task_that_opens_the_warehouse_is_in_the_one_slot_pool(integrity):
 
 def test_nightly_shows_each_dbt_model_and_its_tests_as_tasks(integrity):
     tasks = integrity["dags"][NIGHTLY_DAG]["tasks"]
-    for step in ("business_date", "wait_for_extracts", "land", "raw_gate", "marts_gate", "publish"):
+    for step in ("business_date", "wait_for_extracts", "land", "raw_gate", "marts_gate", "publish", "report"):
         assert step in tasks
     # TestBehavior.BUILD: one `dbt build` task per model runs the model and then its own tests;
     # tests that span several models run as their own tasks after all their parents.
@@ -251,6 +251,8 @@ def test_nightly_dag_runs_every_task_and_builds_the_marts(e2e):
         assert published.execute("select count(*) from marts.fct_cosell_deals").fetchone()[0] == live_deals
     finally:
         published.close()
+    report = (settings.reports_dir / "program_report.html").read_text(encoding="utf-8")
+    assert f"Data as of <strong>{BUSINESS_DATE}</strong>" in report
 
 
 PAYOUT_TOTAL_SQL = """

@@ -250,15 +250,12 @@ def land_extracts(business_date: str) -> dict[str, Any]:
 
 def run_gate(stage: str) -> str:
     """`cosell check raw|marts`: a failed fail-severity expectation fails the task without retry."""
-    from cosell.errors import CosellError
-    from cosell.gates import check
+    from cosell.gates import GateFailed, check
 
     try:
         result = check(stage, settings())
-    except CosellError as error:
-        if type(error).__name__ == "GateFailed":
-            raise _fail(error) from None
-        raise
+    except GateFailed as error:
+        raise _fail(error) from None
     text = result.describe()
     log.info("%s", text)
     return text
@@ -275,6 +272,15 @@ def publish_marts() -> dict[str, Any]:
         "as_of_date": summary.as_of_date.isoformat() if summary.as_of_date else None,
         "summary": summary.describe(),
     }
+
+
+def write_program_report() -> str:
+    """The program report (one self-contained HTML page) from the published copy, never the working file."""
+    from cosell.report import write_report
+
+    text = write_report(settings()).describe()
+    log.info("%s", text)
+    return text
 
 
 def warehouse_as_of() -> dt.date:

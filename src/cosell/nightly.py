@@ -1,4 +1,4 @@
-"""`cosell run`: the nightly run — land, raw gate, dbt build, marts gate, publish — stopping at the first failure."""
+"""`cosell run`: the nightly run — land, raw gate, dbt build, marts gate, publish, report — stopping at the first failure."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from cosell.errors import CosellError
 from cosell.gates import check
 from cosell.landing import land
 from cosell.publish import publish
+from cosell.report import write_report
 
 
 @dataclass
@@ -30,10 +31,12 @@ def run_nightly(inbox: Path, settings: Settings) -> NightlySummary:
         ("build", lambda: build(settings)),
         ("marts gate", lambda: check("marts", settings)),
         ("publish", lambda: publish(settings)),
+        ("report", lambda: write_report(settings)),
     )
     for name, step in steps:
         try:
             summary.steps.append(step().describe())
         except CosellError as error:
-            raise CosellError(f"nightly run stopped at {name} (nothing published): {error}") from None
+            published = "" if name == "report" else " (nothing published)"
+            raise CosellError(f"nightly run stopped at {name}{published}: {error}") from None
     return summary
