@@ -24,6 +24,7 @@ The scheduled form of `cosell run` (SPEC section 2), one run per **business date
    `cosell_published_warehouse`, which schedules `cosell_payouts`.
 8. `report` — the program report (one self-contained HTML page of charts) from the published
    copy; it reads only the published file, so it needs no warehouse slot.
+9. `dbt_docs` — `dbt docs generate --static` into `<COSELL_HOME>/reports/dbt_docs/index.html`.
 
 Every task that opens the DuckDB warehouse runs in the one-slot pool `cosell_warehouse`
 (DuckDB: one writer per file); the DAG also runs one task and one run at a time. Failures are
@@ -160,7 +161,11 @@ def cosell_nightly():
     def report() -> str:
         return tasks.write_program_report()
 
-    chain(wait, land(date), raw_gate(), dbt_build, marts_gate(), publish(), report())
+    @task(pool=tasks.WAREHOUSE_POOL)
+    def dbt_docs() -> str:
+        return tasks.write_dbt_docs()
+
+    chain(wait, land(date), raw_gate(), dbt_build, marts_gate(), publish(), report(), dbt_docs())
 
 
 cosell_nightly()

@@ -150,7 +150,7 @@ def test_every_task_that_opens_the_warehouse_is_in_the_one_slot_pool(integrity):
 
 def test_nightly_shows_each_dbt_model_and_its_tests_as_tasks(integrity):
     tasks = integrity["dags"][NIGHTLY_DAG]["tasks"]
-    for step in ("business_date", "wait_for_extracts", "land", "raw_gate", "marts_gate", "publish", "report"):
+    for step in ("business_date", "wait_for_extracts", "land", "raw_gate", "marts_gate", "publish", "report", "dbt_docs"):
         assert step in tasks
     # TestBehavior.BUILD: one `dbt build` task per model runs the model and then its own tests;
     # tests that span several models run as their own tasks after all their parents.
@@ -253,6 +253,7 @@ def test_nightly_dag_runs_every_task_and_builds_the_marts(e2e):
         published.close()
     report = (settings.reports_dir / "program_report.html").read_text(encoding="utf-8")
     assert f"Data as of <strong>{BUSINESS_DATE}</strong>" in report
+    assert "fct_cosell_deals" in (settings.reports_dir / "dbt_docs" / "index.html").read_text(encoding="utf-8")
 
 
 PAYOUT_TOTAL_SQL = """

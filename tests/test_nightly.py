@@ -49,7 +49,7 @@ def _checksums(path) -> dict[str, tuple]:
 def test_nightly_run_lands_gates_builds_publishes_and_reports(nightly):
     settings, first, _, _, _ = nightly
     text = first.describe()
-    for step in ("files landed", "raw gate passed", "dbt build", "marts gate passed", "published", "report as of"):
+    for step in ("files landed", "raw gate passed", "dbt build", "marts gate passed", "published", "report as of", "dbt docs"):
         assert step in text, step
     con = duckdb.connect(str(settings.published), read_only=True)
     try:
@@ -59,6 +59,8 @@ def test_nightly_run_lands_gates_builds_publishes_and_reports(nightly):
         con.close()
     assert 0 < deals <= SAMPLE["deals"]
     assert (settings.reports_dir / "program_report.html").exists()
+    docs = (settings.reports_dir / "dbt_docs" / "index.html").read_text(encoding="utf-8")
+    assert "mart_cosell_uplift" in docs and "coverage_rate" in docs
 
 
 @pytest.mark.slow

@@ -283,6 +283,15 @@ def write_program_report() -> str:
     return text
 
 
+def write_dbt_docs() -> str:
+    """dbt's documentation site as one static page under reports/dbt_docs (models, columns, tests, lineage)."""
+    from cosell.build import docs
+
+    text = docs(settings()).describe()
+    log.info("%s", text)
+    return text
+
+
 def warehouse_as_of() -> dt.date:
     """The warehouse as_of_date (latest business date landed), read-only."""
     from cosell.db import connect

@@ -138,19 +138,14 @@ def _output_error(output: str) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
-def build(settings: Settings, select: str | None = None) -> BuildSummary:
-    """Run `dbt build` on the warehouse; raise CosellError naming the failing models and tests."""
-    if not settings.warehouse.exists():
-        raise CosellError(f"warehouse {settings.warehouse} does not exist: run `cosell land` first")
+def _run_dbt(settings: Settings, *args: str) -> tuple[subprocess.CompletedProcess, float, Path, Path]:
+    """One dbt command on the project, with target and logs under COSELL_HOME; returns (process, seconds, target, logs)."""
     target_path, log_path = dbt_paths(settings)
     target_path.mkdir(parents=True, exist_ok=True)
     log_path.mkdir(parents=True, exist_ok=True)
     settings.temp_dir.mkdir(parents=True, exist_ok=True)
-    run_results = target_path / "run_results.json"
-    run_results.unlink(missing_ok=True)
-
     command = _dbt_command() + [
-        "build",
+        *args,
         "--project-dir",
         str(DBT_PROJECT_DIR),
         "--profiles-dir",
@@ -161,19 +156,20 @@ def build(settings: Settings, select: str | None = None) -> BuildSummary:
         str(log_path),
         "--no-use-colors",
     ]
-    if select:
-        command += ["--select", select]
-
     started = time.monotonic()
     process = subprocess.run(
-        command,
-        cwd=str(DBT_PROJECT_DIR),
-        env=dbt_env(settings),
-        capture_output=True,
-        text=True,
-        check=False,
+        command, cwd=str(DBT_PROJECT_DIR), env=dbt_env(settings), capture_output=True, text=True, check=False
     )
-    seconds = time.monotonic() - started
+    return process, time.monotonic() - started, target_path, log_path
+
+
+def build(settings: Settings, select: str | None = None) -> BuildSummary:
+    """Run `dbt build` on the warehouse; raise CosellError naming the failing models and tests."""
+    if not settings.warehouse.exists():
+        raise CosellError(f"warehouse {settings.warehouse} does not exist: run `cosell land` first")
+    run_results = dbt_paths(settings)[0] / "run_results.json"
+    run_results.unlink(missing_ok=True)
+    process, seconds, target_path, log_path = _run_dbt(settings, "build", *(["--select", select] if select else []))
 
     results: list[dict] = []
     if run_results.exists():
@@ -197,3 +193,27 @@ def build(settings: Settings, select: str | None = None) -> BuildSummary:
         seconds=seconds,
         select=select,
     )
+
+
+@dataclass(frozen=True)
+class DocsSummary:
+    path: Path
+    seconds: float
+
+    def describe(self) -> str:
+        return f"dbt docs written to {self.path} in {self.seconds:.1f}s"
+
+
+def docs(settings: Settings) -> DocsSummary:
+    """`dbt docs generate --static`: one self-contained page of models, columns, tests and lineage."""
+    process, seconds, target_path, log_path = _run_dbt(settings, "docs", "generate", "--static")
+    page = target_path / "static_index.html"
+    if process.returncode != 0 or not page.exists():
+        reason = " ".join(_output_error(process.stdout + "\n" + process.stderr).split())
+        raise CosellError(f"dbt docs generate failed: {reason} (log: {log_path / 'dbt.log'})")
+    folder = settings.reports_dir / "dbt_docs"
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".index.html.{os.getpid()}.tmp"
+    shutil.copyfile(page, partial)
+    os.replace(partial, folder / "index.html")
+    return DocsSummary(folder / "index.html", seconds)

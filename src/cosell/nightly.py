@@ -1,11 +1,11 @@
-"""`cosell run`: the nightly run — land, raw gate, dbt build, marts gate, publish, report — stopping at the first failure."""
+"""`cosell run`: the nightly run — land, raw gate, dbt build, marts gate, publish, report, dbt docs — stopping at the first failure."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cosell.build import build
+from cosell.build import build, docs
 from cosell.config import Settings
 from cosell.errors import CosellError
 from cosell.gates import check
@@ -32,11 +32,12 @@ def run_nightly(inbox: Path, settings: Settings) -> NightlySummary:
         ("marts gate", lambda: check("marts", settings)),
         ("publish", lambda: publish(settings)),
         ("report", lambda: write_report(settings)),
+        ("dbt docs", lambda: docs(settings)),
     )
     for name, step in steps:
         try:
             summary.steps.append(step().describe())
         except CosellError as error:
-            published = "" if name == "report" else " (nothing published)"
+            published = "" if name in ("report", "dbt docs") else " (nothing published)"
             raise CosellError(f"nightly run stopped at {name}{published}: {error}") from None
     return summary
