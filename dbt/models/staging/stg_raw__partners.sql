@@ -1,37 +1,16 @@
--- Latest state of each partner (SPEC section 1 tie-break). Partners are few: a view.
+-- Latest state of each partner (SPEC section 1 tie-break): the version with the greatest
+-- updated_at. stg_raw__partner_versions already keeps, for each (partner_id, updated_at), the
+-- row of the later business date, file name and row, so this completes the same ordering.
 
-with source as (
-    select * from {{ source('raw', 'partners') }}
-),
-
-renamed as (
-    select
-        cast(partner_id as varchar) as partner_id,
-        cast(partner_name as varchar) as partner_name,
-        cast(partner_type as varchar) as partner_type,
-        cast(tier as varchar) as partner_tier,
-        cast(region as varchar) as region,
-        cast(country as varchar) as country,
-        cast(certified_specialists as integer) as certified_specialists,
-        cast(parent_partner_id as varchar) as parent_partner_id,
-        cast(onboarded_on as date) as onboarded_on,
-        cast(is_active as boolean) as is_active,
-        cast(updated_at as timestamp) as updated_at,
-        cast(_business_date as date) as _business_date,
-        cast(_file_name as varchar) as _file_name,
-        cast(_row_number as bigint) as _row_number,
-        cast(_load_id as bigint) as _load_id
-    from source
+with versions as (
+    select * from {{ ref('stg_raw__partner_versions') }}
 ),
 
 ranked as (
     select
         *,
-        row_number() over (
-            partition by partner_id
-            order by updated_at desc, _business_date desc, _file_name desc, _row_number desc
-        ) as _version_rank
-    from renamed
+        row_number() over (partition by partner_id order by updated_at desc) as _version_rank
+    from versions
 )
 
 select * exclude (_version_rank)
