@@ -35,9 +35,16 @@ def _positive(text: str) -> int:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2), like every other failure."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cosell", description="Co-sell warehouse and payout pipeline")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="cosell", description="Co-sell warehouse and payout pipeline")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     gen = sub.add_parser("generate", help="write deterministic synthetic extracts")
     gen.add_argument("--out", type=Path, required=True)
@@ -59,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--inbox", type=Path, required=True)
 
     pay = sub.add_parser("payouts", help="payout periods")
-    pay_sub = pay.add_subparsers(dest="payouts_command", required=True)
+    pay_sub = pay.add_subparsers(dest="payouts_command", required=True, parser_class=_Parser)
     for name in ("run", "approve"):
         p = pay_sub.add_parser(name)
         p.add_argument("--period", type=_period, required=True)
