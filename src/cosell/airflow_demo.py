@@ -5,7 +5,7 @@ the DAGs are the project's dags/ folder. Airflow reads AIRFLOW_HOME when it is f
 every Airflow step runs in a subprocess started with the environment of `airflow_environment`;
 this module itself never imports Airflow outside `_run_dag` (the subprocess entry point).
 
-    python -m cosell.airflow_demo                       # the demo on the embedded default
+    cosell demo                                         # the demo on the embedded default
     python -m cosell.airflow_demo run-dag DAG_ID [--business-date D] [--period P] [--logical-date ISO]
 """
 
@@ -236,22 +236,16 @@ def airflow_demo(settings: Settings, sample: dict[str, Any] | None = None) -> Ai
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of the subprocess that run_dag starts (`cosell demo` is the demo's entry point)."""
     parser = argparse.ArgumentParser(prog="python -m cosell.airflow_demo")
-    sub = parser.add_subparsers(dest="command")
+    sub = parser.add_subparsers(dest="command", required=True)
     one = sub.add_parser("run-dag", help="dag.test() one DAG (AIRFLOW_HOME must be set)")
     one.add_argument("dag_id")
     one.add_argument("--business-date")
     one.add_argument("--period")
     one.add_argument("--logical-date")
     args = parser.parse_args(argv)
-    if args.command == "run-dag":
-        _run_dag(args.dag_id, args.business_date, args.period, args.logical_date)
-        return 0
-    try:
-        print(airflow_demo(Settings.from_env()).describe())
-    except CosellError as error:
-        print(f"cosell: error: {error}", file=sys.stderr)
-        return 1
+    _run_dag(args.dag_id, args.business_date, args.period, args.logical_date)
     return 0
 
 
