@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any, Iterable
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.writer.excel import ExcelWriter
 
 from cosell.payouts.plans import Plan
@@ -118,27 +119,28 @@ def parse_csv(content: bytes) -> list[dict[str, str]]:
 MONEY_FORMAT = "0.00"
 
 
-def _sheet(wb: Workbook, title: str, columns: tuple[str, ...], rows: list[list[Any]], money: set[str],
-           first: bool = False) -> None:
-    ws = wb.active if first else wb.create_sheet()
-    ws.title = title
-    ws.append(list(columns))
-    for row in rows:
-        ws.append(row)
-    for index, name in enumerate(columns, start=1):
-        if name in money:
-            for (cell,) in ws.iter_rows(min_row=2, min_col=index, max_col=index):
-                if cell.value is not None:
-                    cell.number_format = MONEY_FORMAT
-        elif name in ("window_start", "window_end"):
-            for (cell,) in ws.iter_rows(min_row=2, min_col=index, max_col=index):
-                cell.number_format = "yyyy-mm-dd"
+def _sheet(wb: Workbook, title: str, columns: tuple[str, ...], rows: list[list[Any]], money: set[str]) -> None:
+    """One sheet, streamed (write-only workbook): header, then rows with money and date formats set per cell."""
+    ws = wb.create_sheet(title)
     ws.freeze_panes = "A2"
+    ws.append(list(columns))
+    formats = [MONEY_FORMAT if name in money else "yyyy-mm-dd" if name in ("window_start", "window_end") else None
+               for name in columns]
+    for row in rows:
+        cells = []
+        for value, number_format in zip(row, formats):
+            if number_format and value is not None:
+                cell = WriteOnlyCell(ws, value)
+                cell.number_format = number_format
+                cells.append(cell)
+            else:
+                cells.append(value)
+        ws.append(cells)
 
 
 def render_workbook(result: PeriodResult) -> bytes:
     """The finance workbook (sheets summary, lines, mdf); money as numeric cells, fixed metadata."""
-    wb = Workbook()
+    wb = Workbook(write_only=True)
     period = result.period.label
     summary_rows = [
         [s.period, s.partner_id, s.partner_name, s.partner_type, s.partner_tier, s.cosell_accelerator_usd,
@@ -153,7 +155,7 @@ def render_workbook(result: PeriodResult) -> bytes:
         result.total_usd, len(result.lines),
     ])
     money_summary = {"cosell_accelerator_usd", "pipeline_contribution_usd", "new_logo_bonus_usd", "total_usd"}
-    _sheet(wb, "summary", SUMMARY_COLUMNS, summary_rows, money_summary, first=True)
+    _sheet(wb, "summary", SUMMARY_COLUMNS, summary_rows, money_summary)
     _sheet(wb, "lines", LINE_COLUMNS, [
         [l.period, l.line_id, l.partner_id, l.partner_name, l.partner_type, l.partner_tier, l.rule_id,
          l.deal_id or None, l.basis_usd, l.rate, l.amount_usd, l.explanation]

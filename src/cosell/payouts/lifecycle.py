@@ -93,8 +93,11 @@ def render_period(plan: Plan, output: EngineOutput) -> dict[str, bytes]:
     rows = {F.LINES_CSV: len(result.lines), F.SUMMARY_CSV: len(result.summaries), F.MDF_CSV: len(result.mdf),
             F.workbook_name(result.period.label): len(result.lines)}
     mdf = {row.partner_id: row for row in result.mdf}
+    lines_of: dict[str, list] = {}
+    for line in result.lines:
+        lines_of.setdefault(line.partner_id, []).append(line)
     for summary in result.summaries:
-        lines = [line for line in result.lines if line.partner_id == summary.partner_id]
+        lines = lines_of.get(summary.partner_id, [])
         name = statement_name(summary.partner_id)
         if name in contents:
             raise CosellError(f"partner ids {summary.partner_id!r} and another map to the same statement file {name}")
