@@ -112,8 +112,15 @@ def load_period_data(con: duckdb.DuckDBPyConnection, period: Period, window_star
                    is_cosell_supported, first_support_at, technical_validation_at
             from marts.fct_cosell_deals
             where partner_id is not null
-              and ((closed_at >= $ws and closed_at < $end)
-                   or (technical_validation_at >= $start and technical_validation_at < $end))
+              and (
+                -- won in the MDF window (which ends with the period): the accelerator and MDF need
+                -- support before close, the new-logo bonus a partner-sourced new logo in the period
+                (is_won and closed_at >= $ws and closed_at < $end
+                 and ((is_cosell_supported and first_support_at < closed_at)
+                      or (closed_at >= $start and is_new_logo and sourced_by = 'PARTNER')))
+                -- pipeline contribution: first reached technical validation in the period
+                or (technical_validation_at >= $start and technical_validation_at < $end)
+              )
             order by deal_id
             """,
             {"ws": window_start, "start": period.start, "end": period.end},

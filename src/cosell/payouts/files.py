@@ -11,9 +11,7 @@ import zipfile
 from decimal import Decimal
 from typing import Any, Iterable
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.writer.excel import ExcelWriter
+import xlsxwriter
 
 from cosell.payouts.plans import Plan
 from cosell.payouts.rules import MdfRow, PartnerSummary, PayoutLine, PeriodResult, money_text, rate_text
@@ -119,28 +117,36 @@ def parse_csv(content: bytes) -> list[dict[str, str]]:
 MONEY_FORMAT = "0.00"
 
 
-def _sheet(wb: Workbook, title: str, columns: tuple[str, ...], rows: list[list[Any]], money: set[str]) -> None:
-    """One sheet, streamed (write-only workbook): header, then rows with money and date formats set per cell."""
-    ws = wb.create_sheet(title)
-    ws.freeze_panes = "A2"
-    ws.append(list(columns))
-    formats = [MONEY_FORMAT if name in money else "yyyy-mm-dd" if name in ("window_start", "window_end") else None
+def _sheet(wb: xlsxwriter.Workbook, title: str, columns: tuple[str, ...], rows: list[list[Any]],
+           money: set[str]) -> None:
+    """One sheet: a header row, then the rows; money as numbers shown with two decimals, dates as dates."""
+    ws = wb.add_worksheet(title)
+    ws.freeze_panes(1, 0)
+    ws.write_row(0, 0, list(columns))
+    money_format = wb.add_format({"num_format": MONEY_FORMAT})
+    date_format = wb.add_format({"num_format": "yyyy-mm-dd"})
+    formats = [money_format if name in money else date_format if name in ("window_start", "window_end") else None
                for name in columns]
-    for row in rows:
-        cells = []
-        for value, number_format in zip(row, formats):
-            if number_format and value is not None:
-                cell = WriteOnlyCell(ws, value)
-                cell.number_format = number_format
-                cells.append(cell)
+    for r, row in enumerate(rows, start=1):
+        for c, (value, number_format) in enumerate(zip(row, formats)):
+            if value is None:
+                continue
+            if isinstance(value, Decimal):
+                ws.write_number(r, c, float(value), number_format)  # exact to the cent in a double
+            elif isinstance(value, bool):
+                ws.write_boolean(r, c, value)
+            elif isinstance(value, int):
+                ws.write_number(r, c, value)
+            elif isinstance(value, dt.date):
+                ws.write_datetime(r, c, dt.datetime.combine(value, dt.time()), number_format)
             else:
-                cells.append(value)
-        ws.append(cells)
+                ws.write_string(r, c, str(value))
 
 
 def render_workbook(result: PeriodResult) -> bytes:
     """The finance workbook (sheets summary, lines, mdf); money as numeric cells, fixed metadata."""
-    wb = Workbook(write_only=True)
+    raw = io.BytesIO()
+    wb = xlsxwriter.Workbook(raw, {"in_memory": True})
     period = result.period.label
     summary_rows = [
         [s.period, s.partner_id, s.partner_name, s.partner_type, s.partner_tier, s.cosell_accelerator_usd,
@@ -167,13 +173,8 @@ def render_workbook(result: PeriodResult) -> bytes:
          m.is_eligible, "|".join(m.reasons) or None, m.mdf_allocation_usd]
         for m in result.mdf
     ], {"cosell_csat_avg", "supported_won_usd", "mdf_allocation_usd"})
-    wb.properties.creator = "cosell payouts"
-    wb.properties.title = f"Co-sell payouts {period}"
-    wb.properties.created = FIXED_TIME
-    wb.properties.modified = FIXED_TIME
-    raw = io.BytesIO()
-    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
-        ExcelWriter(wb, archive).write_data()  # save_workbook() would stamp the wall clock
+    wb.set_properties({"title": f"Co-sell payouts {period}", "author": "cosell payouts", "created": FIXED_TIME})
+    wb.close()
     # Re-pack with fixed entry timestamps so the bytes depend only on the content.
     fixed = io.BytesIO()
     with zipfile.ZipFile(raw) as source, zipfile.ZipFile(fixed, "w", zipfile.ZIP_DEFLATED) as target:
