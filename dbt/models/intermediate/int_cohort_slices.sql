@@ -1,5 +1,8 @@
+{{ config(materialized='ephemeral') }}
+
 -- Membership of the matched-deal comparison (SPEC section 5): one row per
--- (slice_type, slice_value, deal) for TREATED and CONTROL deals.
+-- (slice_type, slice_value, deal) for TREATED and CONTROL deals. Ephemeral: it only feeds
+-- the aggregation of int_uplift_strata (at 1M deals, materialising it cost most of a build).
 -- OVERALL: every deal. PARTNER_TYPE / PARTNER_TIER / COMPLEXITY_BAND: treated and controls
 -- sharing the value. RESOURCE_TYPE: treated deals with a supported request of that type
 -- confirmed before close, against all controls. FIRST_SUPPORT_STAGE: treated deals by

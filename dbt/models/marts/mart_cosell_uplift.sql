@@ -2,8 +2,8 @@
 -- the slice's matched strata (ATT). Revenue columns: half-even to cents of the value
 -- first rounded to 6 decimals (removes floating noise before the cent decision).
 
-with members as (
-    select * from {{ ref('int_cohort_slices') }}
+with all_strata as (
+    select * from {{ ref('int_uplift_strata') }}
 ),
 
 strata as (
@@ -11,7 +11,7 @@ strata as (
         *,
         cast(treated_wins as double) / treated_deals as p_treated,
         cast(control_wins as double) / control_deals as p_control
-    from {{ ref('int_uplift_strata') }}
+    from all_strata
     where is_matched
 ),
 
@@ -56,14 +56,16 @@ matched as (
 ),
 
 naive as (
+    -- The strata partition each slice's treated and control deals, so their sums over all
+    -- strata (matched or not) are the slice's plain counts.
     select
         slice_type,
         slice_value,
-        count(case when cohort_group = 'TREATED' then 1 end) as treated_deals,
-        count(case when cohort_group = 'CONTROL' then 1 end) as control_deals,
-        avg(case when cohort_group = 'TREATED' then cast(is_won as integer) end) as naive_treated_win_rate,
-        avg(case when cohort_group = 'CONTROL' then cast(is_won as integer) end) as naive_control_win_rate
-    from members
+        sum(treated_deals) as treated_deals,
+        sum(control_deals) as control_deals,
+        sum(treated_wins) / nullif(sum(treated_deals), 0) as naive_treated_win_rate,
+        sum(control_wins) / nullif(sum(control_deals), 0) as naive_control_win_rate
+    from all_strata
     group by 1, 2
 ),
 
