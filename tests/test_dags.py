@@ -99,6 +99,7 @@ INTEGRITY_SCRIPT = textwrap.dedent(
                 "exponential": {t.task_id: t.retry_exponential_backoff for t in dag.tasks},
                 "callbacks": {t.task_id: bool(t.on_failure_callback) for t in dag.tasks},
                 "pools": {t.task_id: t.pool for t in dag.tasks},
+                "operators": {t.task_id: type(t).__name__ for t in dag.tasks},
                 "doc_md": bool(dag.doc_md),
                 "tasks": sorted(t.task_id for t in dag.tasks),
             }
@@ -143,6 +144,8 @@ def test_every_task_that_opens_the_warehouse_is_in_the_one_slot_pool(integrity):
     nightly = integrity["dags"][NIGHTLY_DAG]
     for task_id, pool in nightly["pools"].items():
         if task_id in ("business_date", "wait_for_extracts", "report"):  # they never open the warehouse
+            continue
+        if nightly["operators"][task_id] == "EmptyOperator":  # Cosmos's stand-in for an ephemeral model
             continue
         assert pool == "cosell_warehouse", task_id
     assert set(integrity["dags"][PAYOUTS_DAG]["pools"].values()) == {"cosell_warehouse"}
