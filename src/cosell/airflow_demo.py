@@ -38,7 +38,7 @@ from cosell.errors import CosellError
 DAGS_DIR = PROJECT_ROOT / "dags"
 NIGHTLY_DAG = "cosell_nightly"
 PAYOUTS_DAG = "cosell_payouts"
-SAMPLE = {"seed": 7, "start": dt.date(2026, 1, 1), "days": 120, "partners": 150, "deals": 3000}
+SAMPLE = {"seed": 7, "start": dt.date(2025, 9, 1), "days": 240, "partners": 150, "deals": 3000}  # 240 days: repeat windows (180 days) close
 RESULT_MARK = "COSELL_DAG_RESULT "
 
 
