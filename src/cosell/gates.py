@@ -33,7 +33,7 @@ import yaml
 
 import cosell  # noqa: F401  (telemetry off before GX is imported)
 from cosell.config import EXPECTATIONS_DIR, Settings
-from cosell.db import WarehouseMissing, connect
+from cosell.db import connect
 from cosell.errors import CosellError
 from cosell.gate_queries import create_gate_views, has_schema
 
@@ -354,10 +354,7 @@ def _params(settings: Settings) -> dict[str, Any]:
 
 def _open(settings: Settings, stage: str) -> tuple[duckdb.DuckDBPyConnection, int | None]:
     """A read-only connection with the gate's TEMP views, and the batch load id."""
-    try:
-        con = connect(settings, read_only=True)
-    except WarehouseMissing as error:
-        raise CosellError(str(error)) from None
+    con = connect(settings, read_only=True)  # a missing or locked warehouse is a one-line CosellError
     try:
         con.execute("SET enable_progress_bar = false")
         if not has_schema(con, "raw"):
