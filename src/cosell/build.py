@@ -26,9 +26,11 @@ class BuildSummary:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     seconds: float = 0.0
     select: str | None = None
+    full_refresh: bool = False
 
     def describe(self) -> str:
-        scope = f" (--select {self.select})" if self.select else ""
+        scope = " --full-refresh" if self.full_refresh else ""
+        scope += f" (--select {self.select})" if self.select else ""
         text = (
             f"dbt build{scope}: {self.models} models built, {self.tests_passed} data tests and "
             f"{self.unit_tests_passed} unit tests passed in {self.seconds:.1f}s"
@@ -163,13 +165,18 @@ def _run_dbt(settings: Settings, *args: str) -> tuple[subprocess.CompletedProces
     return process, time.monotonic() - started, target_path, log_path
 
 
-def build(settings: Settings, select: str | None = None) -> BuildSummary:
-    """Run `dbt build` on the warehouse; raise CosellError naming the failing models and tests."""
+def build(settings: Settings, select: str | None = None, full_refresh: bool = False) -> BuildSummary:
+    """Run `dbt build` on the warehouse; raise CosellError naming the failing models and tests.
+
+    full_refresh rebuilds the incremental models from the whole raw layer: needed after a
+    change of dbt vars (eligibility thresholds, windows) or of an incremental model's SQL.
+    """
     if not settings.warehouse.exists():
         raise CosellError(f"warehouse {settings.warehouse} does not exist: run `cosell land` first")
     run_results = dbt_paths(settings)[0] / "run_results.json"
     run_results.unlink(missing_ok=True)
-    process, seconds, target_path, log_path = _run_dbt(settings, "build", *(["--select", select] if select else []))
+    options = (["--select", select] if select else []) + (["--full-refresh"] if full_refresh else [])
+    process, seconds, target_path, log_path = _run_dbt(settings, "build", *options)
 
     results: list[dict] = []
     if run_results.exists():
@@ -192,6 +199,7 @@ def build(settings: Settings, select: str | None = None) -> BuildSummary:
         warnings=warnings,
         seconds=seconds,
         select=select,
+        full_refresh=full_refresh,
     )
 
 

@@ -57,7 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     land = sub.add_parser("land", help="land new extract files from an inbox")
     land.add_argument("--inbox", type=Path, required=True)
 
-    sub.add_parser("build", help="dbt build: models and their tests")
+    build = sub.add_parser("build", help="dbt build: models and their tests")
+    build.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the incremental models from the whole raw layer (after changing dbt vars or model SQL)",
+    )
 
     check = sub.add_parser("check", help="run a quality gate")
     check.add_argument("stage", choices=("raw", "marts"))
@@ -93,7 +98,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> str:
     if args.command == "build":
         from cosell.build import build
 
-        return build(settings).describe()
+        return build(settings, full_refresh=args.full_refresh).describe()
     if args.command == "check":
         from cosell.gates import check
 

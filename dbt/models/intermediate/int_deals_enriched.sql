@@ -1,9 +1,55 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='deal_id',
+        incremental_strategy='delete+insert',
+        post_hook="delete from {{ this }} where deal_id not in (select deal_id from {{ ref('int_deals_converted') }} where motion <> 'DIRECT')",
+    )
+}}
+
 -- Live partner deals (motion <> DIRECT) with partner attributes (current state), the
 -- derived fields of SPEC section 3, co-sell support, eligibility and cohort_group (section 5).
+-- Incremental: deals recomputed since the last run in int_deals_converted or
+-- int_deals_stage_reached, deals of partners with a version landed since, and deals whose
+-- support no longer matches int_deals_support_aggregated (compared, not tracked, so a
+-- request moving to another deal or losing its deal updates both deals). The post-hook
+-- removes deals that left int_deals_converted or became DIRECT.
+-- depends_on: {{ ref('stg_raw__partner_versions') }}
 
-with deals as (
+with
+{% if is_incremental() %}
+changed as (
+    select deal_id from {{ ref('int_deals_converted') }}
+    where _load_id_watermark > {{ built_through() }}
+    union
+    select deal_id from {{ ref('int_deals_stage_reached') }}
+    where _load_id_watermark > {{ built_through() }}
+    union
+    select existing.deal_id
+    from {{ this }} as existing
+    where existing.partner_id in (
+        select partner_id from {{ ref('stg_raw__partner_versions') }}
+        where _load_id > {{ built_through() }}
+    )
+    union
+    select existing.deal_id
+    from {{ this }} as existing
+    left join {{ ref('int_deals_support_aggregated') }} as support
+        on existing.deal_id = support.deal_id
+    where existing.requests_total is distinct from coalesce(support.requests_total, 0)
+        or existing.supported_requests is distinct from coalesce(support.supported_requests, 0)
+        or existing.first_support_at is distinct from support.first_support_at
+        or existing.first_support_stage is distinct from support.first_support_stage
+        or existing.resource_types is distinct from support.resource_types
+),
+{% endif %}
+
+deals as (
     select * from {{ ref('int_deals_converted') }}
     where motion <> 'DIRECT'
+    {% if is_incremental() %}
+        and deal_id in (select deal_id from changed)
+    {% endif %}
 ),
 
 partners as (
@@ -119,7 +165,8 @@ final as (
             when is_cosell_supported and first_support_at < closed_at then 'TREATED'
             when requests_total = 0 then 'CONTROL'
             else 'EXCLUDED'
-        end as cohort_group
+        end as cohort_group,
+        {{ current_load_id() }} as _load_id_watermark
     from qualified
 )
 

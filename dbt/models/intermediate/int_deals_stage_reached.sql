@@ -1,6 +1,16 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='deal_id',
+        incremental_strategy='delete+insert',
+    )
+}}
+
 -- When each deal first reached each stage of the order (SPEC section 3): the earliest
 -- updated_at of its landed versions whose stage is that stage or later. CLOSED_LOST is
 -- outside the order and never counts as later; closed_lost_at is when it was first lost.
+-- Incremental: deals with a version landed since the last run are recomputed over all
+-- their versions (versions are never removed, so no row ever has to go).
 
 with versions as (
     select
@@ -17,6 +27,12 @@ with versions as (
             else 0
         end as stage_rank
     from {{ ref('stg_raw__deal_versions') }}
+    {% if is_incremental() %}
+    where deal_id in (
+        select deal_id from {{ ref('stg_raw__deal_versions') }}
+        where _load_id > {{ built_through() }}
+    )
+    {% endif %}
 ),
 
 reached as (
@@ -33,4 +49,7 @@ reached as (
     group by deal_id
 )
 
-select * from reached
+select
+    *,
+    {{ current_load_id() }} as _load_id_watermark
+from reached

@@ -1,0 +1,105 @@
+"""The incremental deal-level models: a third load that changes deals in every way an
+incremental model can miss, built incrementally, equals a full refresh of the same raw layer.
+
+Load 3 (on top of the two loads of test_dbt_marts): a request moves to another deal, a deal
+becomes DIRECT, a deleted deal comes back, a deal reaches a later stage, a partner's
+certified specialists change (and with them the VAR eligibility rule), a request is
+confirmed, and an fx rate already used is re-sent with another value.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from cosell.build import build
+from cosell.db import connect
+from test_dbt_marts import LOAD_1, LOAD_2, closed, deal, fixture_settings, fx, land_load, partner, query, request
+
+pytestmark = pytest.mark.slow
+
+LOAD_3 = [
+    ("partners", "2026-03-25", "partners_c.csv", [
+        partner("P_VAR9", "Var Nine", "VAR", "SILVER", 10, "2026-03-25 00:00:00"),
+    ]),
+    ("fx_rates", "2026-03-25", "fx_c.csv", [fx("2026-03-15", "EUR", "1.1")]),  # re-sent: later business date wins
+    ("deals", "2026-03-25", "deals_c.csv", [
+        deal("D1", "P_VAR10", "60000.00", "2025-09-01 09:00:00", complexity=3, customer_segment="MID_MARKET",
+             stage="TECHNICAL_VALIDATION", updated_at="2026-03-25 00:00:00"),
+        deal("C2", None, "130000.00", "2026-01-05 08:00:00", motion="DIRECT", updated_at="2026-03-25 00:00:00",
+             **closed("CLOSED_LOST", "2026-02-24 12:00:00")),
+        deal("DEL1", "P_SI", "500000.00", "2026-01-05 08:00:00", updated_at="2026-03-26 00:00:00"),
+    ]),
+    ("engagements", "2026-03-25", "engagements_c.csv", [
+        # R5 moves from T3 to C4 (confirmed before C4 closed: C4 becomes TREATED).
+        request("R5", "C4", "P_SI", "PRESALES_ENGINEERING", "2026-01-12 10:00:00", stage_at_request="COMMITTED",
+                confirmed_at="2026-01-13 09:00:00", updated_at="2026-03-25 00:00:00"),
+        request("R10", "D3", "P_VAR9", "PRESALES_ENGINEERING", "2026-03-31 23:59:59",
+                confirmed_at="2026-04-01 10:00:00"),
+    ]),
+]
+
+# Deals the third load changes, and only those, are recomputed by int_deals_enriched.
+CHANGED_BY_LOAD_3 = {"C4", "T3", "D1", "D3", "D6", "DEL1"}
+
+
+def _tables(settings) -> dict[str, list[tuple]]:
+    """Every table of the intermediate and marts schemas, rows sorted, without the watermark column."""
+    con = connect(settings, read_only=True)
+    try:
+        names = [r[0] for r in con.execute(
+            "select table_schema || '.' || table_name from information_schema.tables "
+            "where table_schema in ('intermediate', 'marts') order by 1").fetchall()]
+        tables = {}
+        for name in names:
+            columns = [r[0] for r in con.execute(f"describe {name}").fetchall() if r[0] != "_load_id_watermark"]
+            tables[name] = con.execute(f"select {', '.join(columns)} from {name} order by all").fetchall()
+        return tables
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def three_loads(tmp_path_factory):
+    settings = fixture_settings(tmp_path_factory.mktemp("dbt_incremental") / "home")
+    for load_id, files in enumerate([LOAD_1, LOAD_2, LOAD_3], start=1):
+        land_load(settings, load_id, files)
+        build(settings)
+    recomputed = {r[0] for r in query(
+        settings, "select deal_id from intermediate.int_deals_enriched where _load_id_watermark = 3")}
+    incremental = _tables(settings)
+    summary = build(settings, full_refresh=True)
+    return settings, recomputed, incremental, _tables(settings), summary
+
+
+def test_incremental_build_equals_full_refresh(three_loads):
+    _, _, incremental, full, summary = three_loads
+    assert summary.full_refresh and "--full-refresh" in summary.describe()
+    assert incremental.keys() == full.keys()
+    assert "intermediate.int_deals_enriched" in full and "marts.fct_cosell_deals" in full
+    for table, rows in full.items():
+        assert incremental[table] == rows, table
+
+
+def test_only_the_changed_deals_are_recomputed(three_loads):
+    _, recomputed, _, _, _ = three_loads
+    assert recomputed == CHANGED_BY_LOAD_3
+
+
+def test_third_load_changes_reach_the_fact(three_loads):
+    settings = three_loads[0]
+    facts = {r[0]: r[1:] for r in query(
+        settings,
+        "select deal_id, cohort_group, requests_total, resource_types, is_cosell_eligible, amount_usd, "
+        "technical_validation_at, supported_requests from marts.fct_cosell_deals")}
+    assert "C2" not in facts  # now DIRECT
+    assert facts["C4"][:3] == ("TREATED", 1, "PRESALES_ENGINEERING")
+    assert facts["T3"][1:3] == (1, "EXECUTIVE_SPONSORSHIP")
+    assert facts["D3"][3] is False  # VAR now with 10 certified specialists: complexity 3 < 4
+    assert facts["D3"][6] == 2  # R9, and now R10, confirmed
+    assert facts["D6"][4] == Decimal("110000.00")  # re-sent EUR rate of 2026-03-15: 1.1
+    assert str(facts["D1"][5]) == "2026-03-25 00:00:00"
+    assert "DEL1" in facts
+    engagements = dict(query(settings, "select request_id, deal_id from marts.fct_cosell_engagements"))
+    assert engagements["R5"] == "C4" and engagements["R8"] == "DEL1"
