@@ -1,3 +1,16 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='deal_id',
+        incremental_strategy='delete+insert',
+        post_hook="delete from {{ this }} where deal_id not in (select deal_id from {{ ref('int_deals_enriched') }})",
+    )
+}}
+
+-- The deal fact for BI and payouts: int_deals_enriched without its working columns.
+-- Incremental: the deals int_deals_enriched recomputed since the last run; the post-hook
+-- removes deals that left it (deleted, or now DIRECT).
+
 select
     deal_id,
     partner_id,
@@ -44,5 +57,9 @@ select
     resource_types,
     cohort_group,
     technical_validation_at,
-    updated_at
+    updated_at,
+    _load_id_watermark
 from {{ ref('int_deals_enriched') }}
+{% if is_incremental() %}
+where _load_id_watermark > {{ built_through() }}
+{% endif %}
