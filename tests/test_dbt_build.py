@@ -28,7 +28,7 @@ def test_failure_message_names_failing_tests_and_models():
     message = _failure_message(results)
     assert message == (
         "test assert_every_deal_has_an_fx_rate failed (2 rows); unit test int_deals_enriched.test_eligibility failed; "
-        "model mart_x error: Runtime Error"
+        "model mart_x error: Runtime Error: boom"
     )
 
 
@@ -57,7 +57,7 @@ def test_referential_break_and_missing_fx_fail_as_named_tests(tmp_path):
     message = str(caught.value)
     assert "\n" not in message and "Traceback" not in message
     assert message.startswith("dbt build failed: ")
-    # Each failing test is named with its failing rows (kept by store_failures).
+    # Each failing test is named with the first rows its query returns.
     assert "test assert_every_deal_has_an_fx_rate failed (1 rows: deal_id=G2, currency=GBP" in message
     assert "relationships_fct_cosell_deals_partner_id" in message and "(1 rows: from_field=P_GHOST)" in message
     # The failing rows are kept by name in dbt's run results for whoever investigates.

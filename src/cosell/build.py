@@ -79,23 +79,26 @@ def _node_name(unique_id: str) -> str:
     return ".".join(parts[2:]) if len(parts) > 2 else unique_id
 
 
-def _first_line(text: str | None) -> str:
-    for line in (text or "").splitlines():
-        if line.strip():
-            return line.strip()
-    return ""
+def _headline(text: str | None) -> str:
+    """The first two non-empty lines of a dbt message, as one: the error kind and its cause."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return ": ".join(lines[:2])
 
 
-def _failing_rows(settings: Settings, relation_name: str | None, limit: int = 3) -> str:
-    """The first failing rows a test stored (store_failures), as `col=value` text; "" when unavailable."""
-    if not relation_name:
+def _failing_rows(settings: Settings, compiled_sql: str | None, limit: int = 3) -> str:
+    """The first rows a failing test's query returns, as `col=value` text; "" when unavailable.
+
+    Tests do not store their failures (a table or view per test costs every build a DDL
+    statement); the compiled query in run_results.json is run again instead.
+    """
+    if not compiled_sql or not compiled_sql.strip():
         return ""
     from cosell.db import connect
 
     try:
         con = connect(settings, read_only=True)
         try:
-            cursor = con.execute(f"select * from {relation_name} limit {limit}")
+            cursor = con.execute(f"select * from ({compiled_sql.strip().rstrip(';')}) limit {limit}")
             columns = [d[0] for d in cursor.description]
             rows = cursor.fetchall()
         finally:
@@ -113,13 +116,13 @@ def _failure_message(results: list[dict], settings: Settings | None = None) -> s
         kind = result["unique_id"].split(".")[0]
         name = _node_name(result["unique_id"])
         if kind == "test" and result.get("status") == "fail":
-            sample = _failing_rows(settings, result.get("relation_name")) if settings else ""
+            sample = _failing_rows(settings, result.get("compiled_code")) if settings else ""
             rows = f"{result.get('failures') or 0} rows" + (f": {sample}" if sample else "")
             failed.append(f"test {name} failed ({rows})")
         elif kind == "unit_test":
             failed.append(f"unit test {name} failed")
         else:
-            detail = _first_line(result.get("message"))[:200]
+            detail = _headline(result.get("message"))[:300]
             failed.append(f"{kind} {name} error: {detail}" if detail else f"{kind} {name} error")
     if not failed:
         return ""
@@ -130,10 +133,10 @@ def _failure_message(results: list[dict], settings: Settings | None = None) -> s
 
 def _output_error(output: str) -> str:
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for line in lines:
+    for number, line in enumerate(lines):
         lowered = line.lower()
         if ("error" in lowered and "compilation" in lowered) or "parsing error" in lowered or "runtime error" in lowered:
-            return line[:300]
+            return _headline("\n".join(lines[number : number + 2]))[:300]
     for line in reversed(lines):
         if "error" in line.lower():
             return line[:300]
