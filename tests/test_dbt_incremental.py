@@ -40,8 +40,18 @@ LOAD_3 = [
     ]),
 ]
 
-# Deals the third load changes, and only those, are recomputed by int_deals_enriched.
-CHANGED_BY_LOAD_3 = {"C4", "T3", "D1", "D3", "D6", "DEL1"}
+# What the third load changes, and only that, is recomputed by each incremental model.
+CHANGED_BY_LOAD_3 = {
+    "int_deals_enriched": {"C4", "T3", "D1", "D3", "D6", "DEL1"},
+    "fct_cosell_deals": {"C4", "T3", "D1", "D3", "D6", "DEL1"},
+    "int_deals_converted": {"D1", "C2", "DEL1", "D6"},
+    "int_deals_stage_reached": {"D1", "C2", "DEL1"},
+    # R5 moved, R10 confirmed, R8 is back with its deal.
+    "int_requests_classified": {"R5", "R10", "R8"},
+    "fct_cosell_engagements": {"R5", "R10", "R8"},
+    # T3 lost R5: its request count no longer matches.
+    "int_deals_support_aggregated": {"C4", "T3", "D3", "DEL1"},
+}
 
 
 def _tables(settings) -> dict[str, list[tuple]]:
@@ -66,8 +76,12 @@ def three_loads(tmp_path_factory):
     for load_id, files in enumerate([LOAD_1, LOAD_2, LOAD_3], start=1):
         land_load(settings, load_id, files)
         build(settings)
-    recomputed = {r[0] for r in query(
-        settings, "select deal_id from intermediate.int_deals_enriched where _load_id_watermark = 3")}
+    recomputed = {}
+    for model in CHANGED_BY_LOAD_3:
+        schema = "marts" if model.startswith("fct_") else "intermediate"
+        key = "request_id" if "request" in model or "engagements" in model else "deal_id"
+        recomputed[model] = {r[0] for r in query(
+            settings, f"select {key} from {schema}.{model} where _load_id_watermark = 3")}
     incremental = _tables(settings)
     summary = build(settings, full_refresh=True)
     return settings, recomputed, incremental, _tables(settings), summary
@@ -77,12 +91,12 @@ def test_incremental_build_equals_full_refresh(three_loads):
     _, _, incremental, full, summary = three_loads
     assert summary.full_refresh and "--full-refresh" in summary.describe()
     assert incremental.keys() == full.keys()
-    assert "intermediate.int_deals_enriched" in full and "marts.fct_cosell_deals" in full
+    assert {f"{'marts' if m.startswith('fct_') else 'intermediate'}.{m}" for m in CHANGED_BY_LOAD_3} <= full.keys()
     for table, rows in full.items():
         assert incremental[table] == rows, table
 
 
-def test_only_the_changed_deals_are_recomputed(three_loads):
+def test_only_what_the_load_changed_is_recomputed(three_loads):
     _, recomputed, _, _, _ = three_loads
     assert recomputed == CHANGED_BY_LOAD_3
 

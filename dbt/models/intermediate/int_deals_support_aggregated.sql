@@ -1,9 +1,42 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='deal_id',
+        incremental_strategy='delete+insert',
+        post_hook="delete from {{ this }} where deal_id not in (select deal_id from {{ ref('int_requests_classified') }})",
+    )
+}}
+
 -- Co-sell support per deal (SPEC section 3): requests, supported requests, the first
 -- support (earliest confirmed_at, ties: smaller request_id) and the sorted distinct
 -- resource types of its supported requests.
+-- Incremental: deals with a request recomputed since the last run, and deals whose request
+-- count no longer matches (a request moved to another deal). The post-hook removes deals
+-- left without requests.
 
-with requests as (
+with
+{% if is_incremental() %}
+changed as (
+    select deal_id from {{ ref('int_requests_classified') }}
+    where _load_id_watermark > {{ built_through() }}
+    union
+    select existing.deal_id
+    from {{ this }} as existing
+    left join (
+        select deal_id, count(*) as requests_total
+        from {{ ref('int_requests_classified') }}
+        group by deal_id
+    ) as current_counts
+        on existing.deal_id = current_counts.deal_id
+    where existing.requests_total is distinct from current_counts.requests_total
+),
+{% endif %}
+
+requests as (
     select * from {{ ref('int_requests_classified') }}
+    {% if is_incremental() %}
+    where deal_id in (select deal_id from changed)
+    {% endif %}
 ),
 
 first_support as (
@@ -35,7 +68,8 @@ final as (
         counted.*,
         first_support.first_support_at,
         first_support.first_support_stage,
-        first_support.first_support_request_id
+        first_support.first_support_request_id,
+        {{ current_load_id() }} as _load_id_watermark
     from counted
     left join first_support
         on counted.deal_id = first_support.deal_id

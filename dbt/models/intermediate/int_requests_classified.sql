@@ -1,9 +1,29 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='request_id',
+        incremental_strategy='delete+insert',
+        post_hook="delete from {{ this }} where deal_id not in (select deal_id from {{ ref('int_deals_converted') }} where motion <> 'DIRECT')",
+    )
+}}
+
 -- Co-sell requests (latest state) of live partner deals only, classified: supported =
 -- status ACCEPTED or COMPLETED with confirmed_at set. Requests of deleted, DIRECT or
 -- never-landed deals are dropped here, so no mart counts them.
+-- Incremental: requests whose latest state landed since the last run, and every request of
+-- a deal whose latest state landed since (its close, partner or motion may have changed,
+-- or it landed after its requests). The post-hook removes requests whose deal left.
+-- depends_on: {{ ref('stg_raw__deals') }}
 
 with requests as (
     select * from {{ ref('stg_raw__engagements') }}
+    {% if is_incremental() %}
+    where _load_id_watermark > {{ built_through() }}
+        or deal_id in (
+            select deal_id from {{ ref('stg_raw__deals') }}
+            where _load_id_watermark > {{ built_through() }}
+        )
+    {% endif %}
 ),
 
 partner_deals as (
@@ -41,7 +61,8 @@ classified as (
 final as (
     select
         *,
-        coalesce(is_supported and confirmed_at < deal_closed_at, false) as is_supported_before_close
+        coalesce(is_supported and confirmed_at < deal_closed_at, false) as is_supported_before_close,
+        {{ current_load_id() }} as _load_id_watermark
     from classified
 )
 
