@@ -1,8 +1,11 @@
 {{ config(materialized='ephemeral') }}
 
--- Membership of the matched-deal comparison (SPEC section 5): one row per
--- (slice_type, slice_value, deal) for TREATED and CONTROL deals. Ephemeral: it only feeds
--- the aggregation of int_uplift_strata (at 1M deals, materialising it cost most of a build).
+-- Members of the matched-deal comparison (SPEC section 5), counted: one row per group of
+-- TREATED or CONTROL deals that share a slice, a stratum and a cohort_group, with their
+-- deal count, wins, cycle-day sum and count, and pipeline. Deals are counted once into
+-- cells of every attribute the slices use, then the cells are listed under each slice, so
+-- the cost grows with the number of cells, not with deals times slices. Ephemeral: it only
+-- feeds int_uplift_strata, which sums the rows of a (slice, stratum).
 -- OVERALL: every deal. PARTNER_TYPE / PARTNER_TIER / COMPLEXITY_BAND: treated and controls
 -- sharing the value. RESOURCE_TYPE: treated deals with a supported request of that type
 -- confirmed before close, against all controls. FIRST_SUPPORT_STAGE: treated deals by
@@ -28,6 +31,26 @@ with cohort as (
     where cohort_group in ('TREATED', 'CONTROL')
 ),
 
+cells as (
+    select
+        cohort_group,
+        partner_type,
+        partner_tier,
+        complexity_band,
+        first_support_stage,
+        amount_band,
+        competitive_situation,
+        product_category,
+        customer_segment,
+        count(*) as deals,
+        count(case when is_won then 1 end) as wins,
+        sum(cycle_days) as cycle_days_sum,
+        count(cycle_days) as cycle_days_count,
+        sum(amount_usd) as pipeline_usd
+    from cohort
+    group by all
+),
+
 treated_resource_types as (
     select distinct requests.deal_id, requests.resource_type
     from {{ ref('int_requests_classified') }} as requests
@@ -37,24 +60,44 @@ treated_resource_types as (
     where requests.is_supported_before_close
 ),
 
-by_attribute as (
-    select 'OVERALL' as slice_type, 'ALL' as slice_value, * from cohort
-    union all
-    select 'PARTNER_TYPE' as slice_type, partner_type as slice_value, * from cohort
-    union all
-    select 'PARTNER_TIER' as slice_type, partner_tier as slice_value, * from cohort
-    union all
-    select 'COMPLEXITY_BAND' as slice_type, complexity_band as slice_value, * from cohort
-),
-
-treated_by_support as (
-    select 'RESOURCE_TYPE' as slice_type, treated_resource_types.resource_type as slice_value, cohort.*
+treated_by_resource_type as (
+    select
+        'RESOURCE_TYPE' as slice_type,
+        treated_resource_types.resource_type as slice_value,
+        cohort.cohort_group,
+        cohort.amount_band,
+        cohort.complexity_band,
+        cohort.competitive_situation,
+        cohort.product_category,
+        cohort.customer_segment,
+        count(*) as deals,
+        count(case when cohort.is_won then 1 end) as wins,
+        sum(cohort.cycle_days) as cycle_days_sum,
+        count(cohort.cycle_days) as cycle_days_count,
+        sum(cohort.amount_usd) as pipeline_usd
     from cohort
     inner join treated_resource_types
         on cohort.deal_id = treated_resource_types.deal_id
+    group by all
+),
+
+{%- set counted = 'cohort_group, amount_band, complexity_band, competitive_situation, product_category, customer_segment, deals, wins, cycle_days_sum, cycle_days_count, pipeline_usd' %}
+
+by_attribute as (
+    select 'OVERALL' as slice_type, 'ALL' as slice_value, {{ counted }} from cells
     union all
-    select 'FIRST_SUPPORT_STAGE' as slice_type, first_support_stage as slice_value, *
-    from cohort
+    select 'PARTNER_TYPE' as slice_type, partner_type as slice_value, {{ counted }} from cells
+    union all
+    select 'PARTNER_TIER' as slice_type, partner_tier as slice_value, {{ counted }} from cells
+    union all
+    select 'COMPLEXITY_BAND' as slice_type, complexity_band as slice_value, {{ counted }} from cells
+),
+
+treated_by_support as (
+    select * from treated_by_resource_type
+    union all
+    select 'FIRST_SUPPORT_STAGE' as slice_type, first_support_stage as slice_value, {{ counted }}
+    from cells
     where cohort_group = 'TREATED'
 ),
 
@@ -63,10 +106,10 @@ support_slice_values as (
 ),
 
 controls_by_support as (
-    select support_slice_values.slice_type, support_slice_values.slice_value, cohort.*
+    select support_slice_values.slice_type, support_slice_values.slice_value, {{ counted }}
     from support_slice_values
-    cross join cohort
-    where cohort.cohort_group = 'CONTROL'
+    cross join cells
+    where cells.cohort_group = 'CONTROL'
 ),
 
 final as (

@@ -15,14 +15,16 @@ strata as (
         competitive_situation,
         product_category,
         customer_segment,
-        count(case when cohort_group = 'TREATED' then 1 end) as treated_deals,
-        count(case when cohort_group = 'CONTROL' then 1 end) as control_deals,
-        count(case when cohort_group = 'TREATED' and is_won then 1 end) as treated_wins,
-        count(case when cohort_group = 'CONTROL' and is_won then 1 end) as control_wins,
-        avg(case when cohort_group = 'TREATED' then cycle_days end) as treated_mean_cycle_days,
-        avg(case when cohort_group = 'CONTROL' then cycle_days end) as control_mean_cycle_days,
-        coalesce(sum(case when cohort_group = 'TREATED' then amount_usd end), 0) as treated_pipeline_usd,
-        coalesce(sum(case when cohort_group = 'CONTROL' then amount_usd end), 0) as control_pipeline_usd
+        cast(coalesce(sum(case when cohort_group = 'TREATED' then deals end), 0) as bigint) as treated_deals,
+        cast(coalesce(sum(case when cohort_group = 'CONTROL' then deals end), 0) as bigint) as control_deals,
+        cast(coalesce(sum(case when cohort_group = 'TREATED' then wins end), 0) as bigint) as treated_wins,
+        cast(coalesce(sum(case when cohort_group = 'CONTROL' then wins end), 0) as bigint) as control_wins,
+        sum(case when cohort_group = 'TREATED' then cycle_days_sum end)
+            / nullif(sum(case when cohort_group = 'TREATED' then cycle_days_count end), 0) as treated_mean_cycle_days,
+        sum(case when cohort_group = 'CONTROL' then cycle_days_sum end)
+            / nullif(sum(case when cohort_group = 'CONTROL' then cycle_days_count end), 0) as control_mean_cycle_days,
+        coalesce(sum(case when cohort_group = 'TREATED' then pipeline_usd end), 0) as treated_pipeline_usd,
+        coalesce(sum(case when cohort_group = 'CONTROL' then pipeline_usd end), 0) as control_pipeline_usd
     from members
     group by 1, 2, 3, 4, 5, 6, 7
 ),
