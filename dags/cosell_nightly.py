@@ -43,6 +43,7 @@ from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, 
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 
 from cosell import airflow_tasks as tasks
+from cosell.build import NIGHTLY_DBT_FLAGS
 from cosell.config import DBT_PROJECT_DIR
 
 PUBLISHED = Asset(name=tasks.PUBLISHED_ASSET_NAME, uri=tasks.PUBLISHED_ASSET_URI)
@@ -145,6 +146,7 @@ def cosell_nightly():
             "pool": tasks.WAREHOUSE_POOL,
             "append_env": True,
             "env": tasks.dbt_env(),
+            "dbt_cmd_flags": list(NIGHTLY_DBT_FLAGS),
         },
         default_args=DEFAULT_ARGS,
     )

@@ -24,6 +24,7 @@ def cosell(*args: str, home) -> subprocess.CompletedProcess:
         (("check", "staging"), 2, "invalid choice: 'staging'"),
         (("land", "--inbox", "/no/such/inbox"), 1, "inbox /no/such/inbox is not a folder"),
         (("build",), 1, "warehouse.duckdb does not exist"),
+        (("build", "--full-refresh", "--unit-tests"), 1, "warehouse.duckdb does not exist"),
         (("check", "raw"), 1, "warehouse.duckdb does not exist"),
         (("payouts", "run", "--period", "2026-03", "--out", "out"), 1, "warehouse.duckdb does not exist"),
     ],

@@ -37,6 +37,8 @@ def test_summary_describe():
     assert summary.describe() == (
         "dbt build: 31 models built, 100 data tests and 9 unit tests passed in 12.3s; 1 warning(s): x (1 rows)"
     )
+    nightly = BuildSummary(models=31, tests_passed=100, unit_tests_passed=0, seconds=2.0, full_refresh=True)
+    assert nightly.describe() == "dbt build --full-refresh: 31 models built, 100 data tests passed in 2.0s"
 
 
 @pytest.mark.slow

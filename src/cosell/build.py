@@ -31,9 +31,10 @@ class BuildSummary:
     def describe(self) -> str:
         scope = " --full-refresh" if self.full_refresh else ""
         scope += f" (--select {self.select})" if self.select else ""
+        unit = f" and {self.unit_tests_passed} unit tests" if self.unit_tests_passed else ""
         text = (
-            f"dbt build{scope}: {self.models} models built, {self.tests_passed} data tests and "
-            f"{self.unit_tests_passed} unit tests passed in {self.seconds:.1f}s"
+            f"dbt build{scope}: {self.models} models built, {self.tests_passed} data tests{unit} passed "
+            f"in {self.seconds:.1f}s"
         )
         if self.warnings:
             text += f"; {len(self.warnings)} warning(s): " + ", ".join(self.warnings)
@@ -168,17 +169,26 @@ def _run_dbt(settings: Settings, *args: str) -> tuple[subprocess.CompletedProces
     return process, time.monotonic() - started, target_path, log_path
 
 
-def build(settings: Settings, select: str | None = None, full_refresh: bool = False) -> BuildSummary:
+# dbt's advice for production: unit tests check the SQL, not the night's data, so the
+# nightly build leaves them out; CI and `cosell build --unit-tests` run them.
+NIGHTLY_DBT_FLAGS = ("--exclude-resource-type", "unit_test")
+
+
+def build(
+    settings: Settings, select: str | None = None, full_refresh: bool = False, unit_tests: bool = False
+) -> BuildSummary:
     """Run `dbt build` on the warehouse; raise CosellError naming the failing models and tests.
 
     full_refresh rebuilds the incremental models from the whole raw layer: needed after a
     change of dbt vars (eligibility thresholds, windows) or of an incremental model's SQL.
+    unit_tests also runs the dbt unit tests, each before the model it tests.
     """
     if not settings.warehouse.exists():
         raise CosellError(f"warehouse {settings.warehouse} does not exist: run `cosell land` first")
     run_results = dbt_paths(settings)[0] / "run_results.json"
     run_results.unlink(missing_ok=True)
     options = (["--select", select] if select else []) + (["--full-refresh"] if full_refresh else [])
+    options += [] if unit_tests else list(NIGHTLY_DBT_FLAGS)
     process, seconds, target_path, log_path = _run_dbt(settings, "build", *options)
 
     results: list[dict] = []

@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="rebuild the incremental models from the whole raw layer (after changing dbt vars or model SQL)",
     )
+    build.add_argument(
+        "--unit-tests",
+        action="store_true",
+        help="also run the dbt unit tests (CI does; the nightly build leaves them out)",
+    )
 
     check = sub.add_parser("check", help="run a quality gate")
     check.add_argument("stage", choices=("raw", "marts"))
@@ -98,7 +103,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> str:
     if args.command == "build":
         from cosell.build import build
 
-        return build(settings, full_refresh=args.full_refresh).describe()
+        return build(settings, full_refresh=args.full_refresh, unit_tests=args.unit_tests).describe()
     if args.command == "check":
         from cosell.gates import check
 
