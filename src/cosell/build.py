@@ -180,7 +180,7 @@ def build(
     """Run `dbt build` on the warehouse; raise CosellError naming the failing models and tests.
 
     full_refresh rebuilds the incremental models from the whole raw layer: needed after a
-    change of dbt vars (eligibility thresholds, windows) or of an incremental model's SQL.
+    change of the eligibility vars or of an incremental model's SQL.
     unit_tests also runs the dbt unit tests, each before the model it tests.
     """
     if not settings.warehouse.exists():

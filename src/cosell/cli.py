@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--full-refresh",
         action="store_true",
-        help="rebuild the incremental models from the whole raw layer (after changing dbt vars or model SQL)",
+        help="rebuild the incremental models from the whole raw layer (after changing eligibility vars or model SQL)",
     )
     build.add_argument(
         "--unit-tests",
