@@ -7,7 +7,6 @@ import datetime as dt
 import hashlib
 import io
 import json
-import zipfile
 from decimal import Decimal
 from typing import Any, Iterable
 
@@ -36,7 +35,6 @@ MDF_CSV = "mdf_eligibility.csv"
 MANIFEST = "manifest.json"
 ADJUSTMENT_CSV = "adjustment_lines.csv"
 FIXED_TIME = dt.datetime(2000, 1, 1)  # workbook properties: a rerun must give the same bytes
-ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 def sha256(content: bytes) -> str:
@@ -175,15 +173,9 @@ def render_workbook(result: PeriodResult) -> bytes:
     ], {"cosell_csat_avg", "supported_won_usd", "mdf_allocation_usd"})
     wb.set_properties({"title": f"Co-sell payouts {period}", "author": "cosell payouts", "created": FIXED_TIME})
     wb.close()
-    # Re-pack with fixed entry timestamps so the bytes depend only on the content.
-    fixed = io.BytesIO()
-    with zipfile.ZipFile(raw) as source, zipfile.ZipFile(fixed, "w", zipfile.ZIP_DEFLATED) as target:
-        for info in source.infolist():
-            entry = zipfile.ZipInfo(info.filename, date_time=ZIP_TIME)
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            entry.external_attr = 0o600 << 16
-            target.writestr(entry, source.read(info.filename))
-    return fixed.getvalue()
+    # In memory, XlsxWriter dates every zip entry 1980-01-01: with the fixed properties above,
+    # the bytes depend only on the content.
+    return raw.getvalue()
 
 
 # ---------------------------------------------------------------- manifests
