@@ -12,6 +12,15 @@
 -- first_support_stage, against all controls. Controls are listed only under slice values
 -- that have at least one treated deal (a slice without treated deals has no row).
 
+{%- set counted_deals -%}
+count(*) as deals,
+        count(case when is_won then 1 end) as wins,
+        sum(cycle_days) as cycle_days_sum,
+        count(cycle_days) as cycle_days_count,
+        sum(amount_usd) as pipeline_usd
+{%- endset %}
+{%- set cell_columns = 'cohort_group, amount_band, complexity_band, competitive_situation, product_category, customer_segment, deals, wins, cycle_days_sum, cycle_days_count, pipeline_usd' %}
+
 with cohort as (
     select
         deal_id,
@@ -42,11 +51,7 @@ cells as (
         competitive_situation,
         product_category,
         customer_segment,
-        count(*) as deals,
-        count(case when is_won then 1 end) as wins,
-        sum(cycle_days) as cycle_days_sum,
-        count(cycle_days) as cycle_days_count,
-        sum(amount_usd) as pipeline_usd
+        {{ counted_deals }}
     from cohort
     group by all
 ),
@@ -63,40 +68,33 @@ treated_resource_types as (
 treated_by_resource_type as (
     select
         'RESOURCE_TYPE' as slice_type,
-        treated_resource_types.resource_type as slice_value,
-        cohort.cohort_group,
-        cohort.amount_band,
-        cohort.complexity_band,
-        cohort.competitive_situation,
-        cohort.product_category,
-        cohort.customer_segment,
-        count(*) as deals,
-        count(case when cohort.is_won then 1 end) as wins,
-        sum(cohort.cycle_days) as cycle_days_sum,
-        count(cohort.cycle_days) as cycle_days_count,
-        sum(cohort.amount_usd) as pipeline_usd
+        resource_type as slice_value,
+        cohort_group,
+        amount_band,
+        complexity_band,
+        competitive_situation,
+        product_category,
+        customer_segment,
+        {{ counted_deals }}
     from cohort
-    inner join treated_resource_types
-        on cohort.deal_id = treated_resource_types.deal_id
+    inner join treated_resource_types using (deal_id)
     group by all
 ),
 
-{%- set counted = 'cohort_group, amount_band, complexity_band, competitive_situation, product_category, customer_segment, deals, wins, cycle_days_sum, cycle_days_count, pipeline_usd' %}
-
 by_attribute as (
-    select 'OVERALL' as slice_type, 'ALL' as slice_value, {{ counted }} from cells
+    select 'OVERALL' as slice_type, 'ALL' as slice_value, {{ cell_columns }} from cells
     union all
-    select 'PARTNER_TYPE' as slice_type, partner_type as slice_value, {{ counted }} from cells
+    select 'PARTNER_TYPE' as slice_type, partner_type as slice_value, {{ cell_columns }} from cells
     union all
-    select 'PARTNER_TIER' as slice_type, partner_tier as slice_value, {{ counted }} from cells
+    select 'PARTNER_TIER' as slice_type, partner_tier as slice_value, {{ cell_columns }} from cells
     union all
-    select 'COMPLEXITY_BAND' as slice_type, complexity_band as slice_value, {{ counted }} from cells
+    select 'COMPLEXITY_BAND' as slice_type, complexity_band as slice_value, {{ cell_columns }} from cells
 ),
 
 treated_by_support as (
     select * from treated_by_resource_type
     union all
-    select 'FIRST_SUPPORT_STAGE' as slice_type, first_support_stage as slice_value, {{ counted }}
+    select 'FIRST_SUPPORT_STAGE' as slice_type, first_support_stage as slice_value, {{ cell_columns }}
     from cells
     where cohort_group = 'TREATED'
 ),
@@ -106,7 +104,7 @@ support_slice_values as (
 ),
 
 controls_by_support as (
-    select support_slice_values.slice_type, support_slice_values.slice_value, {{ counted }}
+    select support_slice_values.slice_type, support_slice_values.slice_value, {{ cell_columns }}
     from support_slice_values
     cross join cells
     where cells.cohort_group = 'CONTROL'
