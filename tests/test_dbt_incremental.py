@@ -1,7 +1,8 @@
 """The incremental deal-level models: a third load that changes deals in every way an
 incremental model can miss, built incrementally, equals a full refresh of the same raw layer.
 
-Load 3 (on top of the two loads of test_dbt_marts): a request moves to another deal, a deal
+Load 3 (on top of the two loads of test_dbt_marts): a request moves to another deal, two
+requests move to deals that are not live partner deals (DIRECT, never landed), a deal
 becomes DIRECT, a deleted deal comes back, a deal reaches a later stage, a partner's
 certified specialists change (and with them the VAR eligibility rule), a request is
 confirmed, and an fx rate already used is re-sent with another value.
@@ -37,20 +38,26 @@ LOAD_3 = [
                 confirmed_at="2026-01-13 09:00:00", updated_at="2026-03-25 00:00:00"),
         request("R10", "D3", "P_VAR9", "PRESALES_ENGINEERING", "2026-03-31 23:59:59",
                 confirmed_at="2026-04-01 10:00:00"),
+        # R12 moves from D7 to a DIRECT deal, R14 from D4 to a deal never landed: both leave.
+        request("R12", "DIR6", "P_VARB", "PRESALES_ENGINEERING", "2025-09-02 00:00:00",
+                confirmed_at="2025-10-01 10:00:00", updated_at="2026-03-25 00:00:00"),
+        request("R14", "D_NEVER2", "P_SI", "REFERENCE_CUSTOMER", "2026-01-21 09:00:00",
+                confirmed_at="2026-01-22 09:00:00", updated_at="2026-03-25 00:00:00"),
     ]),
 ]
 
 # What the third load changes, and only that, is recomputed by each incremental model.
 CHANGED_BY_LOAD_3 = {
-    "int_deals_enriched": {"C4", "T3", "D1", "D3", "D6", "DEL1"},
-    "fct_cosell_deals": {"C4", "T3", "D1", "D3", "D6", "DEL1"},
+    "int_deals_enriched": {"C4", "T3", "D1", "D3", "D6", "DEL1", "D7", "D4"},
+    "fct_cosell_deals": {"C4", "T3", "D1", "D3", "D6", "DEL1", "D7", "D4"},
     "int_deals_converted": {"D1", "C2", "DEL1", "D6"},
     "int_deals_stage_reached": {"D1", "C2", "DEL1"},
     # R5 moved, R10 confirmed, R8 is back with its deal.
     "int_requests_classified": {"R5", "R10", "R8"},
     "fct_cosell_engagements": {"R5", "R10", "R8"},
-    # T3 lost R5: its request count no longer matches.
-    "int_deals_support_aggregated": {"C4", "T3", "D3", "DEL1"},
+    # T3 lost R5 and D7 lost R12: their request counts no longer match. D4 lost its only
+    # request, so its row is removed.
+    "int_deals_support_aggregated": {"C4", "T3", "D3", "DEL1", "D7"},
 }
 
 
@@ -115,5 +122,8 @@ def test_third_load_changes_reach_the_fact(three_loads):
     assert facts["D6"][4] == Decimal("110000.00")  # re-sent EUR rate of 2026-03-15: 1.1
     assert str(facts["D1"][5]) == "2026-03-25 00:00:00"
     assert "DEL1" in facts
+    assert facts["D7"][1] == 1 and facts["D7"][6] == 0  # R12 left: only the cancelled R13 remains
+    assert facts["D4"][1] == 0 and facts["D4"][0] is None  # R14 left; D4 is open
     engagements = dict(query(settings, "select request_id, deal_id from marts.fct_cosell_engagements"))
     assert engagements["R5"] == "C4" and engagements["R8"] == "DEL1"
+    assert "R12" not in engagements and "R14" not in engagements

@@ -3,7 +3,16 @@
         materialized='incremental',
         unique_key='request_id',
         incremental_strategy='delete+insert',
-        post_hook="delete from {{ this }} where deal_id not in (select deal_id from {{ ref('int_deals_converted') }} where motion <> 'DIRECT')",
+        post_hook="
+            delete from {{ this }}
+            where deal_id not in (select deal_id from {{ ref('int_deals_converted') }} where motion <> 'DIRECT')
+                or request_id in (
+                    select latest.request_id
+                    from {{ ref('stg_raw__engagements') }} as latest
+                    inner join {{ this }} as kept
+                        on latest.request_id = kept.request_id
+                    where latest.deal_id is distinct from kept.deal_id
+                )",
     )
 }}
 
@@ -12,7 +21,9 @@
 -- never-landed deals are dropped here, so no mart counts them.
 -- Incremental: requests whose latest state landed since the last run, and every request of
 -- a deal whose latest state landed since (its close, partner or motion may have changed,
--- or it landed after its requests). The post-hook removes requests whose deal left.
+-- or it landed after its requests). The post-hook removes requests whose deal left, and
+-- requests that moved to a deal that is not a live partner deal (the batch drops them, so
+-- delete+insert alone would keep them on their old deal).
 -- depends_on: {{ ref('stg_raw__deals') }}
 
 with requests as (
