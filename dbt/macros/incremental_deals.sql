@@ -16,3 +16,18 @@
 {% macro current_load_id() -%}
 (select coalesce(max(load_id), -1) from {{ ref('stg_raw__load_audit') }})
 {%- endmacro %}
+
+
+{#-
+  Pre-hook of a model that reads an incremental staging model: fails when that staging model
+  has not read every landed row of its raw feed (the model rebuilt alone, or its Airflow task
+  cleared, after a landing that staging has not read). The model would otherwise stamp its
+  rows with a load whose rows staging brings later, and pass over them for good.
+-#}
+{% macro require_staging_current(staging, feed, staging_load_column='_load_id_watermark') -%}
+select case
+    when (select coalesce(max(_load_id), -1) from raw.{{ feed }})
+        > (select coalesce(max({{ staging_load_column }}), -1) from {{ ref(staging) }})
+        then error('{{ staging }} has not read the last load of raw.{{ feed }} yet: build the whole project (cosell build), not {{ this.identifier }} alone')
+end
+{%- endmacro %}

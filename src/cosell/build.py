@@ -25,12 +25,10 @@ class BuildSummary:
     unit_tests_passed: int
     warnings: tuple[str, ...] = field(default_factory=tuple)
     seconds: float = 0.0
-    select: str | None = None
     full_refresh: bool = False
 
     def describe(self) -> str:
         scope = " --full-refresh" if self.full_refresh else ""
-        scope += f" (--select {self.select})" if self.select else ""
         unit = f" and {self.unit_tests_passed} unit tests" if self.unit_tests_passed else ""
         text = (
             f"dbt build{scope}: {self.models} models built, {self.tests_passed} data tests{unit} passed "
@@ -174,9 +172,7 @@ def _run_dbt(settings: Settings, *args: str) -> tuple[subprocess.CompletedProces
 NIGHTLY_DBT_FLAGS = ("--exclude-resource-type", "unit_test")
 
 
-def build(
-    settings: Settings, select: str | None = None, full_refresh: bool = False, unit_tests: bool = False
-) -> BuildSummary:
+def build(settings: Settings, full_refresh: bool = False, unit_tests: bool = False) -> BuildSummary:
     """Run `dbt build` on the warehouse; raise CosellError naming the failing models and tests.
 
     full_refresh rebuilds the incremental models from the whole raw layer: needed after a
@@ -187,8 +183,7 @@ def build(
         raise CosellError(f"warehouse {settings.warehouse} does not exist: run `cosell land` first")
     run_results = dbt_paths(settings)[0] / "run_results.json"
     run_results.unlink(missing_ok=True)
-    options = (["--select", select] if select else []) + (["--full-refresh"] if full_refresh else [])
-    options += [] if unit_tests else list(NIGHTLY_DBT_FLAGS)
+    options = (["--full-refresh"] if full_refresh else []) + ([] if unit_tests else list(NIGHTLY_DBT_FLAGS))
     process, seconds, target_path, log_path = _run_dbt(settings, "build", *options)
 
     results: list[dict] = []
@@ -211,7 +206,6 @@ def build(
         unit_tests_passed=count("unit_test", {"pass"}),
         warnings=warnings,
         seconds=seconds,
-        select=select,
         full_refresh=full_refresh,
     )
 

@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key='deal_id',
         incremental_strategy='delete+insert',
+        pre_hook="{{ require_staging_current('stg_raw__deals', 'deals') }}",
         post_hook="delete from {{ this }} where deal_id in (select deal_id from {{ ref('stg_raw__deals') }} where is_deleted)",
     )
 }}

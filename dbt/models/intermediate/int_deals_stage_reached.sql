@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key='deal_id',
         incremental_strategy='delete+insert',
+        pre_hook="{{ require_staging_current('stg_raw__deal_versions', 'deals', '_load_id') }}",
     )
 }}
 

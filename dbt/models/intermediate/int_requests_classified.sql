@@ -3,6 +3,10 @@
         materialized='incremental',
         unique_key='request_id',
         incremental_strategy='delete+insert',
+        pre_hook=[
+            "{{ require_staging_current('stg_raw__engagements', 'engagements') }}",
+            "{{ require_staging_current('stg_raw__deals', 'deals') }}",
+        ],
         post_hook="
             delete from {{ this }}
             where deal_id not in (select deal_id from {{ ref('int_deals_converted') }} where motion <> 'DIRECT')
