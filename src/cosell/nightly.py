@@ -34,10 +34,12 @@ def run_nightly(inbox: Path, settings: Settings) -> NightlySummary:
         ("report", lambda: write_report(settings)),
         ("dbt docs", lambda: docs(settings)),
     )
+    published = False
     for name, step in steps:
         try:
             summary.steps.append(step().describe())
         except CosellError as error:
-            published = "" if name in ("report", "dbt docs") else " (nothing published)"
-            raise CosellError(f"nightly run stopped at {name}{published}: {error}") from None
+            note = "" if published else " (nothing published)"
+            raise CosellError(f"nightly run stopped at {name}{note}: {error}") from None
+        published = published or name == "publish"
     return summary
