@@ -33,10 +33,13 @@ settings = Settings.from_env()
 result = summary.describe()
 """
 
-def run(label: str, call: str, env: dict[str, str]) -> dict:
-    m = measure(STEP.format(call=call), env=env)
-    print(f"  {label:<28} {m['seconds']:>8.1f} s  peak RSS {m['peak_rss_mb']:>6.0f} MB   {m['result'][:150]}")
+def report(label: str, m: dict, note: str = "") -> dict:
+    print(f"  {label:<28} {m['seconds']:>8.1f} s  peak RSS {m['peak_rss_mb']:>6.0f} MB   {note}{m['result'][:150]}")
     return m
+
+
+def run(label: str, call: str, env: dict[str, str]) -> dict:
+    return report(label, measure(STEP.format(call=call), env=env))
 
 
 def run_repeated(label: str, call: str, env: dict[str, str], warehouse: Path, repeats: int) -> dict:
@@ -54,10 +57,7 @@ def run_repeated(label: str, call: str, env: dict[str, str], warehouse: Path, re
         runs.append(measure(STEP.format(call=call), env=env))
     saved.unlink()
     runs.sort(key=lambda m: m["seconds"])
-    m = runs[len(runs) // 2]
-    spread = f"(runs {runs[0]['seconds']:.1f}-{runs[-1]['seconds']:.1f} s)"
-    print(f"  {label:<28} {m['seconds']:>8.1f} s  peak RSS {m['peak_rss_mb']:>6.0f} MB   {spread} {m['result'][:120]}")
-    return m
+    return report(label, runs[len(runs) // 2], f"(runs {runs[0]['seconds']:.1f}-{runs[-1]['seconds']:.1f} s) ")
 
 
 def link_dates(source: Path, target: Path, keep) -> None:
