@@ -36,6 +36,13 @@ VENDOR_ROLES = ("TECHNICAL", "COMMERCIAL", "EXECUTIVE")
 SURVEY_TYPES = ("COSELL_ENGAGEMENT", "PROGRAM_NPS")
 SURVEY_SCORE_RANGE = {"COSELL_ENGAGEMENT": (1, 5), "PROGRAM_NPS": (0, 10)}
 
+# Bounds the warehouse can carry through its own types, enforced at landing (docs/decisions.md):
+# amount x usd_per_unit must fit amount_usd DECIMAL(18,2), and BI clients read dates as pandas
+# nanosecond timestamps (which end in 2262); windows add up to a year to a date.
+MAX_AMOUNT = "999999999999.99"
+MAX_USD_PER_UNIT = "10000"
+DATE_RANGE = ("1900-01-01", "2199-12-31")
+
 # Logical column types and the DuckDB type each lands as in the raw layer.
 # Timestamps land as TIMESTAMP holding UTC; rates keep 12 decimals so JPY-like rates lose nothing.
 DUCKDB_TYPES = {
@@ -58,7 +65,7 @@ class Column:
     nullable: bool = False
     values: tuple[str, ...] = ()
     low: int | None = None
-    high: int | None = None
+    high: int | str | None = None  # str: a decimal bound of a money or rate column
 
     @property
     def duckdb_type(self) -> str:
@@ -126,7 +133,7 @@ FEEDS: dict[str, Feed] = {
                 _c("complexity", "int", low=1, high=5),
                 _c("stakeholder_level", values=STAKEHOLDER_LEVELS),
                 _c("stage", values=STAGES),
-                _c("amount", "money", low=0),
+                _c("amount", "money", low=0, high=MAX_AMOUNT),
                 _c("currency", "currency"),
                 _c("registered_at", "timestamp"),
                 _c("expected_close_on", "date", nullable=True),
@@ -191,7 +198,7 @@ FEEDS: dict[str, Feed] = {
             (
                 _c("rate_date", "date"),
                 _c("currency", "currency"),
-                _c("usd_per_unit", "rate", low=0),
+                _c("usd_per_unit", "rate", low=0, high=MAX_USD_PER_UNIT),
             ),
         ),
     )

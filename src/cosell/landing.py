@@ -1,10 +1,13 @@
 """`cosell land`: copies new extract files into schema raw with lineage, rejects and a load audit.
 
 Files are decided one by one in landing order (business date, feed, file name): already seen,
-DUPLICATE, QUARANTINED, or to land. Files to land that share feed, format and header are read
-together in batches (one DuckDB scan for many small daily files); each batch commits its rows,
-rejects and audit rows in one transaction. A batch whose scan fails is retried file by file, so
-one unreadable file is quarantined and the others still land.
+DUPLICATE, QUARANTINED, or to land. Each new file is first copied to a snapshot outside the inbox
+while its sha256 is computed; everything after reads the snapshot, by a path landing chose (never
+a glob of the sender's name). Files to land that share feed, format and header are read together
+in batches (one DuckDB scan for many small daily files); each batch commits its rows, rejects and
+audit rows in one transaction. A batch whose scan fails on bad bytes is retried file by file, so
+one unreadable file is quarantined and the others still land; a failure that is not about the
+bytes (memory, disk, permissions) stops the command with nothing recorded for that batch.
 """
 
 from __future__ import annotations
@@ -15,19 +18,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from cosell import inbox as inbox_files
 from cosell.config import Settings
 from cosell.contract import FEEDS, LINEAGE_COLUMNS, Feed
 from cosell.db import connect
 from cosell.errors import CosellError
-from cosell.inbox import InboxFile, UnreadableFile
-from cosell.raw_schema import as_of_date, create_raw_schema
+from cosell.inbox import InboxFile, TransientFailure, UnreadableFile
+from cosell.raw_schema import as_of_date, create_raw_schema, extra_column_names
 from cosell.row_checks import csv_render, ident, literal, reason_expression, typed
 
-LINEAGE_NAMES = {name for name, _ in LINEAGE_COLUMNS}
 BATCH_BYTES = 256 * 2**20  # input bytes read in one scan: bounds the staging table's memory
 BATCH_FILES = 2000
+MAX_ROW_BYTES = 8 * 2**20  # a longer CSV row is a reject (DuckDB's reader is told, so it never drops one)
+_TRANSIENT = (duckdb.OutOfMemoryException, duckdb.IOException, duckdb.InterruptException)
 
 
 @dataclass
@@ -55,9 +62,11 @@ class _File:
 
     entry: InboxFile
     sha: str | None
+    snapshot: Path | None = None
     status: str | None = None  # None while it waits to be landed
     reason: str | None = None
     names: list[str] = field(default_factory=list)
+    types: tuple[str, ...] = ()  # Parquet: the columns' Arrow types (files of a batch share them)
     rows_landed: int = 0
     rows_rejected: int = 0
     quarantine_path: str | None = None
@@ -71,17 +80,19 @@ def land(inbox: Path, settings: Settings) -> LandSummary:
         raise CosellError(f"inbox {inbox} is not a folder")
     entries = inbox_files.scan(inbox.resolve())
     con = connect(settings)
+    staging = settings.temp_dir / "landing"
     try:
         create_raw_schema(con)
         load_id = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM raw.load_audit").fetchone()[0]
-        files = _triage(con, entries)
+        _clean_leftovers(con, settings, staging)
+        files = _triage(con, entries, staging)
         for batch in _batches([f for f in files if f.status is None]):
             _land_batch(con, batch, load_id)
         _resolve_duplicates_of_failures(files, load_id)
         unrecorded = [f for f in files if f.status != "LANDED"]
         for f in unrecorded:
             if f.status == "QUARANTINED":
-                f.quarantine_path = _quarantine(settings, f.entry, load_id)
+                f.quarantine_path = _quarantine(settings, f, load_id)
         _record(con, unrecorded, load_id)
         summary = LandSummary(settings.warehouse, load_id if files else None)
         for f in files:
@@ -92,11 +103,28 @@ def land(inbox: Path, settings: Settings) -> LandSummary:
         return summary
     finally:
         con.close()
+        shutil.rmtree(staging, ignore_errors=True)
 
 
-def _triage(con, entries: list[InboxFile]) -> list[_File]:
+def _clean_leftovers(con, settings: Settings, staging: Path) -> None:
+    """Snapshots, and quarantine copies no audit row names, are what an interrupted landing left."""
+    shutil.rmtree(staging, ignore_errors=True)
+    kept = {
+        Path(p).relative_to(settings.quarantine_dir).parts[0]
+        for (p,) in con.execute("SELECT quarantine_path FROM raw.load_audit WHERE quarantine_path IS NOT NULL").fetchall()
+        if Path(p).is_relative_to(settings.quarantine_dir)
+    }
+    if settings.quarantine_dir.is_dir():
+        for folder in settings.quarantine_dir.iterdir():
+            if folder.name.isdigit() and folder.name not in kept and folder.is_dir() and not folder.is_symlink():
+                shutil.rmtree(folder)
+
+
+def _triage(con, entries: list[InboxFile], staging: Path) -> list[_File]:
     """Decide, in landing order, which entries are new and which of those can be landed."""
-    seen = set(con.execute("SELECT file_path, file_sha256 FROM raw.load_audit").fetchall())
+    seen: dict[str, set] = {}
+    for path, sha in con.execute("SELECT file_path, file_sha256 FROM raw.load_audit").fetchall():
+        seen.setdefault(path, set()).add(sha)
     landed = {
         sha: (path, load)
         for sha, path, load in con.execute(
@@ -105,25 +133,35 @@ def _triage(con, entries: list[InboxFile]) -> list[_File]:
     }
     earlier: dict[str, _File] = {}
     files = []
-    for entry in entries:
-        sha = None if entry.is_link else inbox_files.sha256(entry.path)
-        if (entry.relative, sha) in seen:
+    for number, entry in enumerate(entries):
+        if not entry.is_regular:
+            if None not in seen.get(entry.relative, ()):
+                files.append(_File(entry, None, status="QUARANTINED", reason=entry.problem))
             continue
-        f = _File(entry, sha)
+        if entry.relative in seen and inbox_files.sha256(entry) in seen[entry.relative]:
+            continue  # the same bytes at the same path: nothing to do, not even an audit row
+        snap = inbox_files.snapshot(entry, staging / f"{number}{entry.format}")
+        if snap.sha256 in seen.get(entry.relative, ()):
+            continue
+        f = _File(entry, snap.sha256, snap.path)
         files.append(f)
         if entry.problem:
             f.status, f.reason = "QUARANTINED", entry.problem
-        elif sha in landed:
-            f.status, f.reason = "DUPLICATE", f"same bytes as {landed[sha][0]} landed in load {landed[sha][1]}"
-        elif sha in earlier:
-            f.status, f.duplicate_of = "DUPLICATE", earlier[sha]
+        elif f.sha in landed:
+            f.status, f.reason = "DUPLICATE", f"same bytes as {landed[f.sha][0]} landed in load {landed[f.sha][1]}"
+        elif f.sha in earlier:
+            f.status, f.duplicate_of = "DUPLICATE", earlier[f.sha]
         else:
-            earlier[sha] = f
-            try:
-                f.names = inbox_files.header(entry)
-                problem = _header_problem(FEEDS[entry.feed], f.names)
-            except UnreadableFile as error:
-                problem = str(error)
+            earlier[f.sha] = f
+            problem = snap.problem
+            if problem is None:
+                try:
+                    f.names = inbox_files.header(snap.path, entry.format)
+                    problem = _header_problem(FEEDS[entry.feed], f.names)
+                    if problem is None and entry.format == ".parquet":
+                        f.types = _parquet_types(snap.path)
+                except UnreadableFile as error:
+                    problem = str(error)
             if problem:
                 f.status, f.reason = "QUARANTINED", problem
     return files
@@ -145,12 +183,12 @@ def _batches(files: list[_File]) -> list[list[_File]]:
     """Files that can be read in one scan: same feed, format and header; bounded in bytes and count."""
     groups: dict[tuple, list[_File]] = {}
     for f in files:
-        groups.setdefault((f.entry.feed, f.entry.format, tuple(f.names)), []).append(f)
+        groups.setdefault((f.entry.feed, f.entry.format, tuple(f.names), f.types), []).append(f)
     batches = []
     for group in groups.values():
         batch, size = [], 0
         for f in group:
-            file_size = f.entry.path.stat().st_size
+            file_size = f.snapshot.stat().st_size
             if batch and (size + file_size > BATCH_BYTES or len(batch) >= BATCH_FILES):
                 batches.append(batch)
                 batch, size = [], 0
@@ -174,12 +212,17 @@ def _land_batch(con, batch: list[_File], load_id: int) -> None:
     except duckdb.Error as error:
         for f in batch:
             f.status, f.rows_landed, f.rows_rejected = None, 0, 0
+        cause = " ".join(str(error).split())[:300]
+        if isinstance(error, _TRANSIENT):
+            what = batch[0].entry.relative + (f" and {len(batch) - 1} other files" if len(batch) > 1 else "")
+            raise TransientFailure(
+                f"cannot land {what} now ({type(error).__name__}: {cause}); nothing of it recorded, the next run retries it"
+            ) from None
         if len(batch) > 1:
             for f in batch:
                 _land_batch(con, [f], load_id)
             return
-        f = batch[0]
-        f.status, f.reason = "QUARANTINED", "cannot read file: " + " ".join(str(error).split())[:300]
+        batch[0].status, batch[0].reason = "QUARANTINED", "cannot read file: " + cause
 
 
 def _record(con, files: list[_File], load_id: int) -> None:
@@ -208,16 +251,21 @@ def _record(con, files: list[_File], load_id: int) -> None:
     )
 
 
-def _quarantine(settings: Settings, entry: InboxFile, load_id: int) -> str | None:
-    """Keep a copy of the file outside the inbox; links are never followed, so never copied."""
-    if entry.is_link or not entry.path.is_file():
+def _quarantine(settings: Settings, f: _File, load_id: int) -> str | None:
+    """Keep the snapshot of a bad file outside the inbox; what is not a regular file has no bytes to keep."""
+    if f.snapshot is None:
         return None
-    target = settings.quarantine_dir / str(load_id) / entry.relative
-    target.parent.mkdir(parents=True, exist_ok=True)
+    source = f.duplicate_of.snapshot if f.duplicate_of else f.snapshot
+    target = settings.quarantine_dir / str(load_id) / f.entry.relative
     try:
-        shutil.copyfile(entry.path, target, follow_symlinks=False)
-    except OSError:
-        return None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    except OSError as error:
+        target.unlink(missing_ok=True)
+        cause = " ".join(str(error).split())[:200]
+        raise TransientFailure(
+            f"cannot keep a quarantine copy of {f.entry.relative} ({cause}); nothing of it recorded, run again"
+        ) from None
     return str(target)
 
 
@@ -227,69 +275,106 @@ def _header_problem(feed: Feed, names: list[str]) -> str | None:
         return "duplicate column name(s): " + ", ".join(duplicated)
     if "" in names:
         return "a column has an empty name"
-    clashing = sorted(LINEAGE_NAMES.intersection(names))
-    if clashing:
-        return "column name(s) reserved for lineage: " + ", ".join(clashing)
     missing = [c for c in feed.column_names if c not in names]
     if missing:
         return "missing required column(s): " + ", ".join(missing)
     return None
 
 
-def _read_text(batch: list[_File]) -> str:
-    """The batch's rows as text, with __path (the file) and __pos (the row's position in its file)."""
+def _parquet_types(path: Path) -> tuple[str, ...]:
+    return tuple(str(t) for t in pq.ParquetFile(path).schema_arrow.types)
+
+
+def _field(i: int) -> str:
+    """A file's i-th field inside landing's SQL: a positional name no header can reach."""
+    return f'"__c{i}"'
+
+
+def _read_text(con, batch: list[_File]) -> str:
+    """The batch's rows as text: __file (index in batch), __pos (row position in its file), then __c0.. fields."""
     first = batch[0]
-    names = first.names
-    paths = "[" + ", ".join(literal(str(f.entry.path)) for f in batch) + "]"
+    fields = ", ".join(_field(i) for i in range(len(first.names)))
     if first.entry.format == ".parquet":
-        cols = ", ".join(f"CAST({ident(n)} AS VARCHAR) AS {ident(n)}" for n in names)
-        return (
-            f"SELECT filename AS __path, file_row_number + 1 AS __pos, {cols} "
-            f"FROM read_parquet({paths}, filename = true, file_row_number = true)"
-        )
-    columns = "{" + ", ".join(f"{literal(n)}: 'VARCHAR'" for n in names) + "}"
+        con.register("__parquet_rows", _parquet_rows(batch))
+        texts = ", ".join(_parquet_text(_field(i), t) + f" AS {_field(i)}" for i, t in enumerate(first.types))
+        return f"SELECT __file, __pos, {texts} FROM __parquet_rows"
+    paths = "[" + ", ".join(literal(str(f.snapshot)) for f in batch) + "]"
+    files = "CASE __path " + " ".join(f"WHEN {literal(str(f.snapshot))} THEN {i}" for i, f in enumerate(batch)) + " END"
+    columns = "{" + ", ".join(f"{literal(_field(i)[1:-1])}: 'VARCHAR'" for i in range(len(first.names))) + "}"
     scan = (
         f"SELECT row_number() OVER () AS __seq, * FROM read_csv({paths}, header = true, auto_detect = false, "
-        f"columns = {columns}, delim = ',', quote = '\"', escape = '\"', encoding = 'utf-8', filename = true, "
+        f"columns = {columns}, delim = ',', quote = '\"', escape = '\"', encoding = 'utf-8', filename = '__path', "
         f"compression = {literal('gzip' if first.entry.format == '.csv.gz' else 'none')}, "
+        f"max_line_size = {MAX_ROW_BYTES}, "
         f"store_rejects = true, ignore_errors = true, rejects_table = '__csv_errors', rejects_scan = '__csv_scans')"
     )
-    cols = ", ".join(ident(n) for n in names)
-    return (
-        f"SELECT filename AS __path, __seq - min(__seq) OVER (PARTITION BY filename) + 1 AS __pos, {cols} FROM ({scan})"
+    return f"SELECT {files} AS __file, __seq - min(__seq) OVER (PARTITION BY __path) + 1 AS __pos, {fields} FROM ({scan})"
+
+
+def _parquet_rows(batch: list[_File]) -> pa.RecordBatchReader:
+    """The batch's Parquet rows, streamed, with their file index and row position and positional names."""
+    first = pq.ParquetFile(batch[0].snapshot).schema_arrow
+    schema = pa.schema(
+        [("__file", pa.int32()), ("__pos", pa.int64())]
+        + [(_field(i)[1:-1], first.field(i).type) for i in range(len(first.names))]
     )
+
+    def batches():
+        for index, f in enumerate(batch):
+            position = 1
+            for rb in pq.ParquetFile(f.snapshot).iter_batches(batch_size=65536):
+                n = rb.num_rows
+                yield pa.record_batch(
+                    [pa.array(np.full(n, index, dtype=np.int32)), pa.array(np.arange(position, position + n, dtype=np.int64))]
+                    + list(rb.columns),
+                    schema=schema,
+                )
+                position += n
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _parquet_text(x: str, arrow_type: str) -> str:
+    """A Parquet value as the text the contract's rules read (timestamps as ISO-8601 in UTC with Z)."""
+    if arrow_type.startswith("timestamp"):
+        utc = f"timezone('UTC', {x})" if "tz=" in arrow_type else x
+        return f"replace(CAST({utc} AS VARCHAR), ' ', 'T') || 'Z'"
+    return f"CAST({x} AS VARCHAR)"
 
 
 def _load_rows(con, batch: list[_File], load_id: int) -> None:
     feed = FEEDS[batch[0].entry.feed]
     names = batch[0].names
+    position = {name: i for i, name in enumerate(names)}
+    cols = {c: _field(position[c]) for c in feed.column_names}
     extras = [n for n in names if n not in feed.column_names]
-    for name in extras:
-        con.execute(f"ALTER TABLE raw.{feed.name} ADD COLUMN IF NOT EXISTS {ident(name)} VARCHAR")
+    stored = extra_column_names(con, feed.name, extras, load_id)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE __files AS SELECT * FROM (VALUES "
         + ", ".join(
-            f"({i}, {literal(str(f.entry.path))}, {literal(f.entry.business_date.isoformat())}::DATE, "
-            f"{literal(f.entry.name)}, {literal(f.sha)})"
+            f"({i}, {literal(f.entry.business_date.isoformat())}::DATE, {literal(f.entry.name)}, {literal(f.sha)})"
             for i, f in enumerate(batch)
         )
-        + ") t(__file, path, business_date, file_name, sha)"
+        + ") t(__file, business_date, file_name, sha)"
     )
     con.execute("DROP TABLE IF EXISTS __csv_errors")
     con.execute("DROP TABLE IF EXISTS __csv_scans")
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE __checked AS SELECT f.__file, r.* EXCLUDE (__path), "
-        f"{reason_expression(feed)} AS __reason "
-        f"FROM ({_read_text(batch)}) r JOIN __files f ON r.__path = f.path"
-    )
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE __checked AS SELECT r.*, {reason_expression(feed, cols)} AS __reason "
+            f"FROM ({_read_text(con, batch)}) r"
+        )
+    finally:
+        if batch[0].entry.format == ".parquet":
+            con.unregister("__parquet_rows")
     broken = _structural_rejects(con, batch)
     if broken:
         _renumber_around(con)
-    target_cols = list(feed.column_names) + [n for n, _ in LINEAGE_COLUMNS] + extras
+    target_cols = list(feed.column_names) + [n for n, _ in LINEAGE_COLUMNS] + [stored[n] for n in extras]
     values = (
-        [typed(c) for c in feed.columns]
+        [typed(c, cols[c.name]) for c in feed.columns]
         + ["f.business_date", "f.file_name", "f.sha", "c.__pos", str(load_id)]
-        + [ident(n) for n in extras]
+        + [_field(position[n]) for n in extras]
     )
     con.execute(
         f"INSERT INTO raw.{feed.name} ({', '.join(ident(c) for c in target_cols)}) "
@@ -298,7 +383,7 @@ def _load_rows(con, batch: list[_File], load_id: int) -> None:
     )
     con.execute(
         f"INSERT INTO raw.rejects SELECT {literal(feed.name)}, f.business_date, f.file_name, f.sha, c.__pos, "
-        f"{csv_render(names)}, __reason, {load_id} "
+        f"{csv_render([_field(i) for i in range(len(names))])}, __reason, {load_id} "
         "FROM __checked c JOIN __files f USING (__file) WHERE __reason IS NOT NULL ORDER BY c.__file, c.__pos"
     )
     if broken:
@@ -324,16 +409,18 @@ def _load_rows(con, batch: list[_File], load_id: int) -> None:
 
 
 def _structural_rejects(con, batch: list[_File]) -> int:
-    """Rows the CSV reader could not split (column count, quoting, encoding) -> temp table __broken."""
+    """Rows the CSV reader could not split (column count, quoting, encoding, length) -> temp table __broken."""
     if batch[0].entry.format == ".parquet":
         return 0
+    files = ", ".join(f"({i}, {literal(str(f.snapshot))})" for i, f in enumerate(batch))
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE __broken AS
         SELECT f.__file,
                e.line - 1 AS row_number,
                any_value(e.csv_line) AS raw_line,
                CASE
+                   WHEN bool_or(e.error_type = 'LINE SIZE OVER MAXIMUM') THEN 'row longer than {MAX_ROW_BYTES} bytes'
                    WHEN bool_or(e.error_type = 'INVALID ENCODING') THEN 'row is not valid UTF-8 (bad bytes shown as ?)'
                    WHEN bool_or(e.error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS')) THEN
                        'wrong column count: expected '
@@ -344,7 +431,8 @@ def _structural_rejects(con, batch: list[_File]) -> int:
                                ELSE min(TRY_CAST(regexp_extract(e.error_message, 'Found: ([0-9]+)', 1) AS INTEGER)) END
                    ELSE string_agg(DISTINCT lower(e.error_type) || ': ' || e.error_message, '; ')
                END AS reason
-        FROM __csv_errors e JOIN __csv_scans s USING (scan_id, file_id) JOIN __files f ON f.path = s.file_path
+        FROM __csv_errors e JOIN __csv_scans s USING (scan_id, file_id)
+        JOIN (VALUES {files}) f(__file, path) ON f.path = s.file_path
         GROUP BY f.__file, e.line
         """
     )
