@@ -262,3 +262,52 @@ def test_money_is_exact_after_landing(tmp_path, settings):
     write(inbox, "deals", "2026-03-01", "d.csv", csv_text([row("deals", amount="999999999999.99")], contract_columns("deals")))
     land(inbox, settings)
     assert query(settings, "SELECT amount FROM raw.deals") == [(Decimal("999999999999.99"),)]
+
+
+# ------------------------------------------------------------------ kill -9 inside landing
+
+
+def cosell_land(settings, inbox, crash_at=None):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COSELL_")}
+    env.update(COSELL_HOME=str(settings.home), COSELL_WAREHOUSE=str(settings.warehouse), COSELL_DUCKDB_THREADS="2")
+    if crash_at:
+        env["COSELL_CRASH_AT"] = crash_at
+    return subprocess.run([sys.executable, "-m", "cosell.cli", "land", "--inbox", str(inbox)], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def raw_state(settings) -> dict:
+    """Every raw table, without the load number and time (a killed run's rerun is another load)."""
+    tables = {
+        "deals": "SELECT * EXCLUDE (_load_id) FROM raw.deals",
+        "partners": "SELECT * EXCLUDE (_load_id) FROM raw.partners",
+        "rejects": "SELECT * EXCLUDE (load_id) FROM raw.rejects",
+        "audit": "SELECT * EXCLUDE (load_id, loaded_at, quarantine_path) FROM raw.load_audit",
+    }
+    return {name: sorted(query(settings, sql), key=repr) for name, sql in tables.items()}
+
+
+@pytest.mark.parametrize("point", ["land:batch-committed", "land:quarantined"])
+def test_landing_killed_inside_then_rerun_equals_an_undisturbed_landing(tmp_path, point):
+    inbox = tmp_path / "inbox"
+    write(inbox, "deals", "2026-03-01", "a.csv", csv_text([row("deals"), row("deals", deal_id="D2", stage="NOPE")]))
+    write(inbox, "partners", "2026-03-01", "p.csv", csv_text([row("partners")]))
+    write(inbox, "deals", "2026-03-02", "b.csv", csv_text([row("deals", deal_id="D3")]))
+    write(inbox, "deals", "2026-03-02", "copy.csv", (inbox / "deals" / "2026-03-01" / "a.csv").read_bytes())
+    write(inbox, "deals", "2026-03-02", "bad.csv", "deal_id\nD9\n")
+    results = {}
+    for name, crash in (("killed", point), ("clean", None)):
+        home = tmp_path / name
+        s = Settings.from_env({"COSELL_HOME": str(home), "COSELL_DUCKDB_THREADS": "2"})
+        if crash:
+            assert cosell_land(s, inbox, crash).returncode == -9
+        done = cosell_land(s, inbox)
+        assert done.returncode == 0, done.stderr
+        assert "nothing new" in cosell_land(s, inbox).stdout
+        results[name] = raw_state(s)
+        assert len(list((home / "quarantine").rglob("*.csv"))) == 1
+        assert not (home / "tmp" / "landing").exists()
+    assert results["killed"] == results["clean"]

@@ -132,6 +132,17 @@ def main(argv: list[str] | None = None) -> int:
     except CosellError as error:
         print(f"cosell: error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # disk full, permissions, a vanished folder: the cause and the path, in one line
+        where = f": {error.filename}" if error.filename else ""
+        print(f"cosell: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        import duckdb
+
+        if not isinstance(error, (duckdb.IOException, duckdb.OutOfMemoryException)):
+            raise  # a bug: the traceback is for us
+        print(f"cosell: error: {' '.join(str(error).split())[:300]}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -27,6 +27,7 @@ from cosell.config import Settings
 from cosell.contract import FEEDS, LINEAGE_COLUMNS, Feed
 from cosell.db import connect
 from cosell.errors import CosellError
+from cosell.faults import crash_point
 from cosell.inbox import InboxFile, TransientFailure, UnreadableFile
 from cosell.raw_schema import as_of_date, create_raw_schema, extra_column_names
 from cosell.row_checks import csv_render, ident, literal, reason_expression, typed
@@ -88,11 +89,13 @@ def land(inbox: Path, settings: Settings) -> LandSummary:
         files = _triage(con, entries, staging)
         for batch in _batches([f for f in files if f.status is None]):
             _land_batch(con, batch, load_id)
+            crash_point("land:batch-committed")
         _resolve_duplicates_of_failures(files, load_id)
         unrecorded = [f for f in files if f.status != "LANDED"]
         for f in unrecorded:
             if f.status == "QUARANTINED":
                 f.quarantine_path = _quarantine(settings, f, load_id)
+        crash_point("land:quarantined")
         _record(con, unrecorded, load_id)
         summary = LandSummary(settings.warehouse, load_id if files else None)
         for f in files:

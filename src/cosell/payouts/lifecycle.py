@@ -5,9 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
-import os
 import shutil
-import stat
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,28 +18,14 @@ import duckdb
 from cosell.config import PLANS_DIR, Settings
 from cosell.db import connect
 from cosell.errors import CosellError
+from cosell.faults import crash_point
+from cosell.payouts import custody
 from cosell.payouts import files as F
 from cosell.payouts import ledger
 from cosell.payouts.engine import EngineOutput, run_engine
 from cosell.payouts.plans import Plan, load_plans, plan_for
 from cosell.payouts.rules import ZERO, Period, money_text, parse_period, rule_order
 from cosell.payouts.statements import render_statement, statement_name
-
-APPROVALS_DDL = """
-create schema if not exists payouts;
-create table if not exists payouts.approvals (
-    period varchar not null,
-    approved_by varchar not null,
-    approved_at timestamp not null,
-    plan_id varchar,
-    plan_sha256 varchar,
-    as_of_date date,
-    total_usd decimal(18,2),
-    manifest_sha256 varchar not null,
-    files_dir varchar not null
-)
-"""
-
 
 @dataclass(frozen=True)
 class RunSummary:
@@ -146,12 +130,11 @@ def _decimal(text: str, where: str) -> Decimal:
         raise CosellError(f"{where}: {text!r} is not an amount; the approved files were altered") from None
 
 
-def issued_lines(period_dir: Path) -> tuple[dict[str, tuple[dict[str, str], Decimal]], list[int]]:
+def issued_lines(period_dir: Path, sets: list[int]) -> dict[str, tuple[dict[str, str], Decimal]]:
     """line_id -> (latest fields, cumulative issued amount): the approved lines plus every adjustment set."""
     issued: dict[str, tuple[dict[str, str], Decimal]] = {}
     for record in F.parse_csv((period_dir / F.LINES_CSV).read_bytes()):
         issued[record["line_id"]] = (record, _decimal(record["amount_usd"], F.LINES_CSV))
-    sets = sorted(int(p.name) for p in (period_dir / "adjustments").glob("*") if p.is_dir() and p.name.isdigit())
     for n in sets:
         path = period_dir / "adjustments" / str(n) / F.ADJUSTMENT_CSV
         for record in F.parse_csv(path.read_bytes()):
@@ -159,7 +142,7 @@ def issued_lines(period_dir: Path) -> tuple[dict[str, tuple[dict[str, str], Deci
             fields["amount_usd"] = record["recomputed_amount_usd"]
             previous = issued.get(record["line_id"], (fields, ZERO))[1]
             issued[record["line_id"]] = (fields, previous + _decimal(record["amount_usd"], str(path)))
-    return issued, sets
+    return issued
 
 
 # ---------------------------------------------------------------- file system edge
@@ -182,12 +165,6 @@ def _write_tree(folder: Path, contents: dict[str, bytes]) -> None:
         path.write_bytes(content)
 
 
-def _freeze(folder: Path, names: list[str]) -> None:
-    for name in names:
-        path = folder / name
-        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-
-
 def _publish_dir(contents: dict[str, bytes], target: Path, freeze: bool = False) -> None:
     """Write contents into a temp folder beside target, then move it into place (replacing a DRAFT)."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -198,9 +175,10 @@ def _publish_dir(contents: dict[str, bytes], target: Path, freeze: bool = False)
         temp.mkdir()
         _write_tree(temp, contents)
         if freeze:
-            _freeze(temp, list(contents))
+            custody.freeze(temp, list(contents))
         if target.exists():
             target.rename(old)
+        crash_point("payouts:swap")
         temp.rename(target)
     except OSError as error:
         if old.exists() and not target.exists():
@@ -209,23 +187,6 @@ def _publish_dir(contents: dict[str, bytes], target: Path, freeze: bool = False)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
-
-
-def _approval_in_warehouse(settings: Settings, period: str) -> tuple | None:
-    """The warehouse's approval record of a period (read-only), or None."""
-    con = connect(settings, read_only=True)  # a missing or locked warehouse is a one-line CosellError
-    try:
-        present = con.execute(
-            "select count(*) from information_schema.tables where table_schema = 'payouts' and table_name = 'approvals'"
-        ).fetchone()[0]
-        if not present:
-            return None
-        return con.execute(
-            "select approved_by, approved_at, files_dir from payouts.approvals where period = ? order by approved_at limit 1",
-            [period],
-        ).fetchone()
-    finally:
-        con.close()
 
 
 @contextmanager
@@ -291,28 +252,29 @@ def run_period(period: str, out: Path, settings: Settings, plans_dir: Path | Non
     plan = _plan(p, plans_dir)
     out = Path(out)
     period_dir = out / p.label
+    custody.clean_leftovers(period_dir)
     manifest = _read_manifest(period_dir)
     if manifest is None and period_dir.exists():
         raise CosellError(f"{period_dir} exists but holds no manifest.json: move it away before running {p.label}")
+    record = custody.approval(settings, p.label)
+    manifest = _settle_approval(period_dir, manifest, record, p.label)
     approved = manifest is not None and manifest.get("status") == "APPROVED"
+    if approved:
+        sets = custody.verify(period_dir, (period_dir / F.MANIFEST).read_bytes(), record)
     output = run_engine(plan, p, settings)
-    record = _approval_in_warehouse(settings, p.label)
-    if record is not None and not approved:
-        raise CosellError(
-            f"period {p.label} was approved by {record[0]} at {record[1]:%Y-%m-%d %H:%M} with files in {record[2]}: "
-            f"run with that --out to get an adjustment set"
-        )
     result = output.result
     if not approved:
         contents = render_period(plan, output)
         rows = ledger.line_rows(map(F.line_record, result.lines), ledger.DRAFT, plan.plan_id)
         with _recording(settings, p.label) as con:
             ledger.replace_rows(con, p.label, rows)
+            crash_point("payouts:draft-recorded")
             _publish_dir(contents, period_dir)
+            crash_point("payouts:draft-written")
         return RunSummary(p.label, "DRAFT", period_dir, len(result.lines), len(result.summaries), result.total_usd,
                           plan.plan_id)
 
-    issued, sets = issued_lines(period_dir)
+    issued = issued_lines(period_dir, sets)
     recorded = _issued_ledger_rows(period_dir, manifest, sets)
     order = rule_order(plan)
     rows = adjustment_rows(issued, [F.line_record(line) for line in result.lines], order)
@@ -328,7 +290,7 @@ def run_period(period: str, out: Path, settings: Settings, plans_dir: Path | Non
         totals[rule_id] = {"lines": len(chosen), "amount_usd": money_text(sum(chosen, ZERO))}
     net = sum((Decimal(r["amount_usd"]) for r in rows), ZERO)
     approved_manifest = (period_dir / F.MANIFEST).read_bytes()
-    adjustment_manifest = {
+    adjustment_manifest = F.render_json({
         "period": p.label,
         "adjustment": n,
         "status": "ISSUED",
@@ -341,93 +303,110 @@ def run_period(period: str, out: Path, settings: Settings, plans_dir: Path | Non
         "files": {F.ADJUSTMENT_CSV: F.file_entry(csv_bytes, len(rows))},
         "control_totals": totals,
         "total_usd": money_text(net),
-    }
+    })
     target = period_dir / "adjustments" / str(n)
     issued_rows = ledger.line_rows(rows, ledger.APPROVED, plan.plan_id, adjustment_set=n)
     with _recording(settings, p.label) as con:
         _sync_issued(con, p.label, recorded)
         ledger.replace_rows(con, p.label, issued_rows, adjustment_set=n)
-        _publish_dir({F.ADJUSTMENT_CSV: csv_bytes, F.MANIFEST: F.render_json(adjustment_manifest)}, target, freeze=True)
+        custody.record_set(con, p.label, n, adjustment_manifest)
+        _publish_dir({F.ADJUSTMENT_CSV: csv_bytes, F.MANIFEST: adjustment_manifest}, target, freeze=True)
+        crash_point("payouts:adjustment-written")
     return RunSummary(p.label, "ADJUSTMENT", target, len(rows), len({r["partner_id"] for r in rows}), net, plan.plan_id)
 
 
-def _verify_files(period_dir: Path, manifest: dict[str, Any]) -> None:
-    for name, entry in sorted(manifest.get("files", {}).items()):
-        path = period_dir / name
-        if not path.is_file() or F.sha256(path.read_bytes()) != entry.get("sha256"):
-            raise CosellError(f"{path} differs from its manifest: rerun `cosell payouts run --period {manifest['period']}` before approving")
+def _settle_approval(period_dir: Path, manifest: dict[str, Any] | None, record: custody.Approval | None,
+                     label: str) -> dict[str, Any] | None:
+    """Make the files and the warehouse agree on whether the period is approved, or stop with one line."""
+    status = manifest.get("status") if manifest else None
+    if record is None:
+        if status == "APPROVED":
+            raise CosellError(f"{period_dir / F.MANIFEST} says APPROVED but the warehouse holds no approval of {label}: "
+                              "the files were altered or the warehouse replaced; restore them")
+        return manifest
+    if Path(record.files_dir) != period_dir.resolve():
+        raise CosellError(
+            f"period {label} was approved by {record.approved_by} at {record.approved_at:%Y-%m-%d %H:%M} with files "
+            f"in {record.files_dir}: run with that --out to get an adjustment set"
+        )
+    if status == "DRAFT":  # an approval cut short after it was recorded: finish it
+        custody.complete(period_dir, manifest, record)
+        return _read_manifest(period_dir)
+    if status != "APPROVED":
+        raise CosellError(f"period {label} is approved in the warehouse but {period_dir / F.MANIFEST} is missing: "
+                          "restore the approved files")
+    custody.freeze(period_dir, sorted(manifest.get("files", {})) + [F.MANIFEST])
+    return manifest
 
 
 def approve_period(period: str, out: Path, settings: Settings, approved_by: str | None = None) -> ApprovalSummary:
-    """Freeze a DRAFT period: status APPROVED, files read-only, approval recorded in payouts.approvals."""
+    """Freeze a DRAFT period: the approval recorded in payouts.approvals, then the manifest APPROVED, files read-only."""
     p = parse_period(period)
     period_dir = Path(out) / p.label
+    custody.clean_leftovers(period_dir)
     manifest = _read_manifest(period_dir)
     if manifest is None:
         raise CosellError(f"no payout files for {p.label} in {out}: run `cosell payouts run --period {p.label}` first")
-    if manifest.get("status") == "APPROVED":
-        return ApprovalSummary(p.label, period_dir, manifest.get("approved_by", "?"), manifest.get("approved_at", "?"),
+    if not settings.warehouse.exists():
+        raise CosellError(f"warehouse {settings.warehouse} does not exist: run `cosell run` first")
+    record = custody.approval(settings, p.label)
+    if record is not None:
+        manifest = _settle_approval(period_dir, manifest, record, p.label)
+        custody.verify(period_dir, (period_dir / F.MANIFEST).read_bytes(), record)
+        return ApprovalSummary(p.label, period_dir, record.approved_by, record.approved_at_text,
                                manifest.get("total_usd", "?"), already=True)
+    if manifest.get("status") == "APPROVED":
+        _settle_approval(period_dir, manifest, None, p.label)  # raises: files approved, warehouse not
     if manifest.get("status") != "DRAFT" or manifest.get("period") != p.label:
         raise CosellError(f"{period_dir / F.MANIFEST} is not a DRAFT manifest of {p.label}")
-    _verify_files(period_dir, manifest)
+    try:
+        custody.verify_files(period_dir, manifest, "draft")
+    except CosellError:
+        raise CosellError(f"a file in {period_dir} differs from its manifest: rerun "
+                          f"`cosell payouts run --period {p.label}` before approving") from None
     as_of = manifest.get("as_of_date")
     if as_of is None or dt.date.fromisoformat(as_of) < p.last_day:
         raise CosellError(
             f"period {p.label} had not ended by the warehouse as_of_date {as_of}: "
             f"approve after data through {p.last_day} is landed and the period is rerun"
         )
-    if not settings.warehouse.exists():
-        raise CosellError(f"warehouse {settings.warehouse} does not exist: run `cosell run` first")
     who = approved_by or _login()
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
-    approved = dict(manifest, status="APPROVED", approved_by=who, approved_at=now.isoformat() + "Z")
-    content = F.render_json(approved)
-    manifest_path = period_dir / F.MANIFEST
-    temp = period_dir / f".{F.MANIFEST}.tmp-{uuid.uuid4().hex[:12]}"
-    original = manifest_path.read_bytes()
+    record = custody.Approval(who, now, "", str(period_dir.resolve()), {})
+    content = custody.approved_manifest(manifest, who, record.approved_at_text)
     con = connect(settings)  # a missing or locked warehouse is a one-line CosellError
     try:
-        con.execute(APPROVALS_DDL)
+        con.execute(custody.DDL)
         con.execute("begin transaction")
         if con.execute("select count(*) from payouts.approvals where period = ?", [p.label]).fetchone()[0]:
             raise CosellError(f"period {p.label} is already approved in the warehouse (payouts.approvals)")
         con.execute(
             "insert into payouts.approvals values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [p.label, who, now, manifest.get("plan_id"), manifest.get("plan_sha256"), as_of,
-             Decimal(manifest.get("total_usd", "0")), F.sha256(content), str(period_dir.resolve())],
+             Decimal(manifest.get("total_usd", "0")), F.sha256(content), record.files_dir],
         )
         # the period's rows become APPROVED: taken from the verified payout_lines.csv, so they are what was approved
         approved_rows = ledger.line_rows(F.parse_csv((period_dir / F.LINES_CSV).read_bytes()), ledger.APPROVED,
                                          manifest.get("plan_id"))
         ledger.replace_rows(con, p.label, approved_rows)
-        temp.write_bytes(content)
-        os.replace(temp, manifest_path)
-        _freeze(period_dir, sorted(manifest.get("files", {})) + [F.MANIFEST])
         con.execute("commit")
-    except BaseException as error:
+    except BaseException:
         try:
             con.execute("rollback")
         except duckdb.Error:
             pass  # no transaction was open
-        temp.unlink(missing_ok=True)
-        _restore_draft(period_dir, manifest_path, original, sorted(manifest.get("files", {})))
-        if isinstance(error, OSError):
-            raise CosellError(f"could not approve {p.label}: {error}") from None
         raise
     finally:
         con.close()
-    return ApprovalSummary(p.label, period_dir, who, approved["approved_at"], approved["total_usd"])
-
-
-def _restore_draft(period_dir: Path, manifest_path: Path, original: bytes, names: list[str]) -> None:
-    """Undo a half-done approval: writable files and the DRAFT manifest back."""
-    for name in names + [F.MANIFEST]:
-        path = period_dir / name
-        if path.exists():
-            path.chmod(path.stat().st_mode | stat.S_IWUSR)
-    if manifest_path.read_bytes() != original:
-        manifest_path.write_bytes(original)
+    crash_point("approve:recorded")
+    try:
+        custody.write_manifest(period_dir, content)
+        crash_point("approve:manifest-written")
+        custody.freeze(period_dir, sorted(manifest.get("files", {})) + [F.MANIFEST])
+    except OSError as error:
+        raise CosellError(f"approval of {p.label} is recorded but its files could not be frozen ({error}): "
+                          f"run `cosell payouts approve --period {p.label}` again to finish it") from None
+    return ApprovalSummary(p.label, period_dir, who, record.approved_at_text, manifest.get("total_usd", "?"))
 
 
 def _login() -> str:
