@@ -16,8 +16,15 @@ import pytest
 from cosell.errors import CosellError
 from cosell.payouts import files as F
 from cosell.payouts.lifecycle import approve_period, run_period
-from payout_marts import T, build_warehouse, deal
-from test_payouts_lifecycle import PERIOD, scenario, settings, tree  # noqa: F401 (the settings fixture)
+from payout_marts import T, build_warehouse, deal, make_settings
+from test_payouts_lifecycle import PERIOD, scenario, tree
+
+
+@pytest.fixture
+def settings(tmp_path):
+    s = make_settings(tmp_path)
+    build_warehouse(s, **scenario())
+    return s
 
 
 def lines_table(s) -> list[tuple]:
