@@ -227,3 +227,19 @@ def test_publish_leaves_the_working_warehouse_untouched(settings: Settings) -> N
     assert settings.warehouse.read_bytes() == before
     assert not Path(f"{settings.warehouse}.wal").exists()
     assert os.access(settings.published, os.R_OK)
+
+
+def test_staging_left_by_a_killed_publish_is_removed_and_a_live_ones_kept(tmp_path):
+    settings = Settings.from_env({"COSELL_HOME": str(tmp_path / "home")})
+    write_version(settings.warehouse, 1)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    folder, parquet = settings.published.parent, settings.published.parent / "parquet"
+    parquet.mkdir(parents=True)
+    stale = [folder / f".{settings.published.name}.{dead_pid}.7.tmp", folder / f".{settings.published.name}.{dead_pid}.7.tmp.wal",
+             parquet / f".mart_alpha.parquet.{dead_pid}.7.tmp"]
+    live = folder / f".{settings.published.name}.{os.getpid()}.99.tmp"
+    for path in stale + [live]:
+        path.write_bytes(b"partial")
+    publish(settings)
+    assert [p for p in stale if p.exists()] == [] and live.exists()
