@@ -97,7 +97,7 @@ class PartnerCenter:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/v1.0/engagements/referrals"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def answer(self, handler):
         if handler.headers.get("Authorization") != f"Bearer {TOKEN}":
