@@ -267,3 +267,40 @@ def test_cli_pull_aws_prints_the_files(client, tmp_path, monkeypatch, capsys):
     assert code == 0
     assert out.startswith("pulled 1 records from AWS Partner Central for 2026-03-10: deals 1 rows in ")
     assert (tmp_path / "inbox" / "partners" / "2026-03-10" / "aws-partner-central-sandbox-001.csv").exists()
+
+
+def spend(*entries):
+    return [{"Amount": a, "CurrencyCode": c, "Frequency": f, "TargetCompany": "AWS"} for a, c, f in entries]
+
+
+@pytest.mark.parametrize(
+    ("entries", "expected"),
+    [
+        (spend(("1000", "EUR", "Monthly"), ("250.25", "EUR", "Monthly")), ("15003.00", "EUR")),
+        (spend(("0", "USD", "Monthly")), ("0.00", "USD")),
+        (spend(("100", "USD", "Monthly"), ("100", "EUR", "Monthly")), ("1200.00+1200.00", "EUR|USD")),
+        (spend(("100", "USD", "Yearly")), ("100 Yearly", "USD")),
+        (spend(("1e3", "USD", "Monthly")), ("1e3", "USD")),
+        ([], ("", "")),
+    ],
+    ids=["summed", "zero", "two-currencies", "unknown-frequency", "exponent", "no-spend"],
+)
+def test_expected_customer_spend_is_annualised_or_written_through(entries, expected):
+    deal, _ = aws.opportunity_rows(opportunity("O1", "Prospect", Project={"ExpectedCustomerSpend": entries}))
+    assert (deal["amount"], deal["currency"]) == expected
+
+
+def test_other_industry_public_sector_and_missing_fields():
+    deal, requests = aws.opportunity_rows(
+        {
+            "Id": "O9",
+            "Customer": {"Account": {"CompanyName": "Town", "Industry": "Other", "OtherIndustry": "Water Works"}},
+            "LifeCycle": {"Stage": "Prospect"},
+            "PrimaryNeedsFromAws": ["Co-Sell - Deal Support"],
+        }
+    )
+    assert (deal["industry"], deal["customer_segment"], deal["customer_id"]) == ("WATER_WORKS", "ENTERPRISE", "AWS-O9")
+    assert (deal["competitive_situation"], deal["is_new_logo"]) == ("GREENFIELD", "false")
+    assert requests[0]["status"] == "REQUESTED"  # never submitted: Pending Submission
+    gov, _ = aws.opportunity_rows({"Id": "O8", "Customer": {"Account": {"Industry": "Government"}}})
+    assert gov["customer_segment"] == "PUBLIC_SECTOR"

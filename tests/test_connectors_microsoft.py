@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 import threading
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -260,3 +261,13 @@ def test_an_exported_file_gives_the_same_files_as_the_api(center_factory, tmp_pa
     export.write_text("{not json")
     with pytest.raises(CosellError, match=r"^referral file .*referrals.json is not JSON"):
         microsoft.read_referral_file(export)
+
+
+def test_deal_values_are_never_rounded_and_ids_prefer_the_partners_own():
+    deal, _ = microsoft.referral_rows(referral("r1", "New", "Pending", value=Decimal("100.555")))
+    assert deal["amount"] == "100.555"  # landing rejects more than two decimals; the connector does not round
+    profile = {"id": "cp1", "ids": {"Duns": "111", "External": "CUST-9"}, "size": "251to1000employees"}
+    deal, _ = microsoft.referral_rows(referral("r2", "New", "Pending", customerProfile=profile, direction=None))
+    assert (deal["customer_id"], deal["customer_segment"], deal["sourced_by"]) == ("CUST-9", "MID_MARKET", "PARTNER")
+    deal, _ = microsoft.referral_rows(referral("r3", "New", "Pending", customerProfile={"id": "cp3"}, value=None))
+    assert (deal["customer_id"], deal["amount"], deal["customer_segment"]) == ("MSFT-cp3", "", "ENTERPRISE")

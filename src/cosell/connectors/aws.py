@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from cosell.connectors import mapping as m
-from cosell.connectors.files import PullSummary, code, date_part, decimal_text, timestamp, write_pull
+from cosell.connectors.files import PullSummary, code, date_part, decimal_text, money, timestamp, write_pull
 from cosell.contract import CLOSED_STAGES
 from cosell.errors import CosellError
 
@@ -82,22 +82,18 @@ def _spend(entries: list[dict]) -> tuple[str, str]:
     if not entries:
         return "", ""
     currencies = sorted({str(e.get("CurrencyCode") or "") for e in entries})
-    texts, total, clean = [], Decimal(0), True
+    texts, total = [], Decimal(0)
     for entry in entries:
         amount, frequency = entry.get("Amount"), str(entry.get("Frequency") or "")
         factor = m.AWS_FREQUENCY_PER_YEAR.get(frequency)
-        if factor is None:
-            texts.append(f"{amount} {frequency}".strip())
-            clean = False
-            continue
-        text = decimal_text(amount, factor)
-        texts.append(text)
-        try:
-            total += Decimal(text)
-        except InvalidOperation:
-            clean = False
-    if clean and len(currencies) == 1:
-        return str(total.quantize(Decimal("0.01"))), currencies[0]
+        yearly = money(amount, factor) if factor is not None else None
+        if yearly is None:
+            total = None
+        elif total is not None:
+            total += yearly
+        texts.append(decimal_text(amount, factor) if factor is not None else f"{amount} {frequency}".strip())
+    if total is not None and len(currencies) == 1:
+        return decimal_text(total), currencies[0]
     return "+".join(texts), "|".join(currencies)
 
 
@@ -117,7 +113,8 @@ def opportunity_rows(opportunity: dict) -> tuple[dict[str, str], list[dict[str, 
     raw_stage = str(life.get("Stage") or "")
     stage = m.AWS_STAGES.get(raw_stage, raw_stage)
     amount, currency = _spend(project.get("ExpectedCustomerSpend") or [])
-    industry = code(str(account.get("Industry") or "")) or "UNSPECIFIED"
+    named = account.get("OtherIndustry") if account.get("Industry") == "Other" else None
+    industry = code(str(named or account.get("Industry") or "")) or "UNSPECIFIED"
     updated = timestamp(opportunity.get("LastModifiedDate"))
     registered = timestamp(opportunity.get("CreatedDate"))
     raw_type = opportunity.get("OpportunityType")

@@ -60,19 +60,31 @@ def date_part(value) -> str:
     return text[:10] if _ISO.match(text) else text
 
 
-def decimal_text(value, factor: int = 1) -> str:
-    """Money as contract text, multiplied by factor, half-even to cents; a malformed amount is written as read."""
-    if value is None or value == "":
-        return ""
+def money(value, factor: int = 1) -> Decimal | None:
+    """A provider amount times factor, exactly; None when it is not a plain decimal number."""
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
         amount = Decimal(value)
     elif isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value.strip()):
         amount = Decimal(value.strip())
     else:
+        return None
+    return amount * factor if amount.is_finite() else None
+
+
+def decimal_text(value, factor: int = 1) -> str:
+    """Money as contract text (factor applied, two decimals); anything else is written as read.
+
+    Nothing is rounded: an amount with more than two decimals is written exactly, so landing
+    rejects it as it would any extract's (docs/decisions.md, value formats).
+    """
+    if value is None or value == "":
+        return ""
+    amount = money(value, factor)
+    if amount is None:
         return str(value)
-    if not amount.is_finite():
-        return str(value)
-    return str((amount * factor).quantize(Decimal("0.01"), rounding="ROUND_HALF_EVEN"))
+    if amount == amount.quantize(Decimal("0.01")):
+        return str(amount.quantize(Decimal("0.01")))
+    return format(amount, "f")
 
 
 def code(text: str) -> str:
