@@ -304,3 +304,20 @@ def test_other_industry_public_sector_and_missing_fields():
     assert requests[0]["status"] == "REQUESTED"  # never submitted: Pending Submission
     gov, _ = aws.opportunity_rows({"Id": "O8", "Customer": {"Account": {"Industry": "Government"}}})
     assert gov["customer_segment"] == "PUBLIC_SECTOR"
+
+
+def test_no_credentials_anywhere_is_one_line(tmp_path, monkeypatch, capsys):
+    # The real client on the real credential chain, with every source of credentials emptied.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+    monkeypatch.delenv("AWS_WEB_IDENTITY_TOKEN_FILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    code = cli.main(["pull", "aws", "--out", str(tmp_path / "inbox")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("cosell: error: no usable AWS credentials for ListOpportunities (NoCredentialsError)")
+    assert err.count("\n") == 1 and not (tmp_path / "inbox").exists()

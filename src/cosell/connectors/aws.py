@@ -36,25 +36,43 @@ def make_client():
     """
     import boto3
     from botocore.config import Config
+    from botocore.exceptions import BotoCoreError
 
     config = Config(retries={"mode": "standard", "total_max_attempts": 1}, user_agent_appid="cosell-warehouse")
-    return boto3.session.Session().client("partnercentral-selling", region_name=REGION, config=config)
+    try:
+        return boto3.session.Session().client("partnercentral-selling", region_name=REGION, config=config)
+    except BotoCoreError as error:
+        raise CosellError(f"cannot set up the AWS client ({type(error).__name__}): {_first_line(error)}") from None
+
+
+def _first_line(error: Exception) -> str:
+    return " ".join(str(error).split())[:200]
 
 
 def _call(client, operation: str, sleep: Callable[[float], None], **params) -> dict:
-    """One API call; throttling and server errors are retried with exponential backoff, at most MAX_ATTEMPTS."""
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+    """One API call; throttling, server and connection errors are retried with exponential backoff, bounded."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectionError,
+        CredentialRetrievalError,
+        NoCredentialsError,
+        PartialCredentialsError,
+        SSOError,
+        TokenRetrievalError,
+    )
 
     method = getattr(client, operation)
     api = "".join(part.title() for part in operation.split("_"))
     for attempt in range(1, MAX_ATTEMPTS + 1):
+        last = attempt == MAX_ATTEMPTS
         try:
             return method(**params)
         except ClientError as error:
             err = error.response.get("Error", {})
             error_code = err.get("Code", "")
-            if error_code in _RETRYABLE and attempt < MAX_ATTEMPTS:
-                sleep(min(0.5 * 2 ** (attempt - 1), 20.0))
+            if error_code in _RETRYABLE and not last:
+                sleep(_backoff(attempt))
                 continue
             if error_code in _CREDENTIALS:
                 raise CosellError(
@@ -62,15 +80,27 @@ def _call(client, operation: str, sleep: Callable[[float], None], **params) -> d
                     "(`aws sso login`, a new session token or role) and pull again"
                 ) from None
             if error_code in _RETRYABLE:
-                raise CosellError(f"AWS Partner Central still answered {error_code} to {api} after {attempt} attempts: pull again later") from None
-            message = " ".join(str(err.get("Message", "")).split())[:200]
-            raise CosellError(f"AWS Partner Central refused {api} ({error_code}): {message}") from None
-        except (NoCredentialsError, PartialCredentialsError) as error:
-            raise CosellError(f"no usable AWS credentials for {api} ({type(error).__name__}): configure the standard AWS credential chain") from None
+                raise CosellError(
+                    f"AWS Partner Central still answered {error_code} to {api} after {attempt} attempts: pull again later"
+                ) from None
+            raise CosellError(f"AWS Partner Central refused {api} ({error_code}): {_first_line(err.get('Message', ''))}") from None
+        except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError, TokenRetrievalError, SSOError) as error:
+            raise CosellError(
+                f"no usable AWS credentials for {api} ({type(error).__name__}): configure or refresh the standard "
+                "AWS credential chain (environment, profile, `aws sso login`, role) and pull again"
+            ) from None
+        except ConnectionError as error:
+            if not last:
+                sleep(_backoff(attempt))
+                continue
+            raise CosellError(f"cannot reach AWS Partner Central for {api} after {attempt} attempts: {_first_line(error)}") from None
         except BotoCoreError as error:
-            first = " ".join(str(error).split())[:200]
-            raise CosellError(f"AWS Partner Central {api} failed ({type(error).__name__}): {first}") from None
+            raise CosellError(f"AWS Partner Central {api} failed ({type(error).__name__}): {_first_line(error)}") from None
     raise AssertionError("unreachable")
+
+
+def _backoff(attempt: int) -> float:
+    return min(0.5 * 2 ** (attempt - 1), 20.0)
 
 
 def _spend(entries: list[dict]) -> tuple[str, str]:
