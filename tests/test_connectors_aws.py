@@ -265,7 +265,7 @@ def test_cli_pull_aws_prints_the_files(client, tmp_path, monkeypatch, capsys):
         code = cli.main(["pull", "aws", "--out", str(tmp_path / "inbox"), "--catalog", "Sandbox", "--business-date", "2026-03-10"])
     out = capsys.readouterr().out
     assert code == 0
-    assert out.startswith("pulled 1 records from AWS Partner Central for 2026-03-10: deals 1 rows in ")
+    assert out.startswith("pulled 1 record from AWS Partner Central for 2026-03-10: deals 1 rows in ")
     assert (tmp_path / "inbox" / "partners" / "2026-03-10" / "aws-partner-central-sandbox-001.csv").exists()
 
 

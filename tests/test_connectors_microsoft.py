@@ -138,7 +138,8 @@ class PartnerCenter:
 
 
 @pytest.fixture
-def center_factory():
+def center_factory(monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # the stand-in is local whatever proxy the machine has
     started = []
 
     def start(*args, **kwargs):
@@ -258,6 +259,8 @@ def test_an_exported_file_gives_the_same_files_as_the_api(center_factory, tmp_pa
     pages = tmp_path / "pages.json"
     pages.write_text(json.dumps([{"items": found[:4]}, {"items": found[4:]}]))
     assert len(microsoft.read_referral_file(pages)) == 9
+    with pytest.raises(CosellError, match=r"^cannot read referral file .*missing.json: No such file"):
+        microsoft.read_referral_file(tmp_path / "missing.json")
     export.write_text("{not json")
     with pytest.raises(CosellError, match=r"^referral file .*referrals.json is not JSON"):
         microsoft.read_referral_file(export)

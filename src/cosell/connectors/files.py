@@ -31,7 +31,8 @@ class PullSummary:
         parts = []
         for feed, (path, rows, written) in sorted(self.files.items()):
             parts.append(f"{feed} {rows} rows {'in' if written else 'unchanged, already in'} {path}")
-        return f"pulled {self.records_read} records from {self.provider} for {self.business_date}: " + "; ".join(parts)
+        records = f"{self.records_read} record{'' if self.records_read == 1 else 's'}"
+        return f"pulled {records} from {self.provider} for {self.business_date}: " + "; ".join(parts)
 
 
 def timestamp(value) -> str:
