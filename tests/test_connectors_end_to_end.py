@@ -10,6 +10,7 @@ from botocore.stub import Stubber
 from cosell.build import build
 from cosell.connectors import aws, microsoft
 from cosell.db import connect
+from cosell.gates import check
 from cosell.landing import land
 from extracts import csv_text, row, write
 from test_connectors_aws import DAY, opportunity, stub_pull
@@ -43,6 +44,7 @@ def test_pulled_deals_reach_the_marts_once_each(client, settings, tmp_path):  # 
     landed = land(inbox, settings)
     assert landed.rows_rejected == 3  # O3's amount; r2's stage and its request's status
     build(settings)
+    assert check("marts", settings).ok  # the marts gate of the nightly run passes on them
 
     con = connect(settings, read_only=True)
     try:
