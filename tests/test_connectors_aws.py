@@ -321,3 +321,15 @@ def test_no_credentials_anywhere_is_one_line(tmp_path, monkeypatch, capsys):
     assert code == 1
     assert err.startswith("cosell: error: no usable AWS credentials for ListOpportunities (NoCredentialsError)")
     assert err.count("\n") == 1 and not (tmp_path / "inbox").exists()
+
+
+def test_a_pull_that_cannot_write_every_file_writes_none(client, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "engagements").write_text("a file where the engagements folder should be")
+    with Stubber(client) as stubber:
+        stub_pull(stubber, [opportunity("O1", "Qualified", NEEDS[:1])], [["O1"]])
+        with pytest.raises(CosellError) as caught:
+            aws.pull_aws(inbox, DAY, client=client)
+    assert str(caught.value).startswith(f"cannot write the AWS Partner Central extracts under {inbox}: ")
+    assert [p for p in inbox.rglob("*") if p.is_file()] == [inbox / "engagements"]

@@ -104,36 +104,43 @@ def csv_bytes(feed: str, rows: list[dict[str, str]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def write_extract(inbox: Path, feed: str, business_date: dt.date, prefix: str, rows: list[dict[str, str]]):
-    """Write rows as `<inbox>/<feed>/<date>/<prefix>-NNN.csv`; returns (path, written).
-
-    A pull whose bytes equal a file already in the folder writes nothing (landing has it);
-    otherwise the next number is used, so no earlier pull is overwritten and a later pull
-    sorts after it (SPEC section 1 tie-break by file name).
-    """
-    data = csv_bytes(feed, rows)
-    folder = Path(inbox) / feed / business_date.isoformat()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        numbers = []
-        for existing in sorted(folder.glob(f"{prefix}-[0-9][0-9][0-9].csv")):
-            if existing.read_bytes() == data:
-                return existing, False
-            numbers.append(int(existing.stem.rsplit("-", 1)[1]))
-        path = folder / f"{prefix}-{max(numbers, default=0) + 1:03d}.csv"
-        partial = folder / f".{path.name}.partial"
-        partial.write_bytes(data)
-        os.replace(partial, path)
-    except OSError as error:
-        raise CosellError(f"cannot write {feed} extract under {folder}: {error.strerror or error}") from None
-    return path, True
+def _target(folder: Path, prefix: str, data: bytes) -> tuple[Path, bool]:
+    """Where these bytes go: an existing file with the same bytes (nothing to write) or the next number."""
+    numbers = []
+    for existing in sorted(folder.glob(f"{prefix}-[0-9][0-9][0-9].csv")):
+        if existing.read_bytes() == data:
+            return existing, False
+        numbers.append(int(existing.stem.rsplit("-", 1)[1]))
+    return folder / f"{prefix}-{max(numbers, default=0) + 1:03d}.csv", True
 
 
 def write_pull(
     inbox: Path, provider: str, prefix: str, business_date: dt.date, records: int, feeds: dict[str, list[dict[str, str]]]
 ) -> PullSummary:
+    """Write each feed's rows as `<inbox>/<feed>/<date>/<prefix>-NNN.csv`, all files or none.
+
+    Bytes equal to a file already in the folder are not written again (landing has them);
+    otherwise the next number is used, so no earlier pull is overwritten and a later pull
+    sorts after it (SPEC section 1 tie-break by file name). Every file is first written under
+    a hidden `.partial` name, then all are renamed into place.
+    """
     summary = PullSummary(provider, business_date, records)
-    for feed, rows in feeds.items():
-        path, written = write_extract(inbox, feed, business_date, prefix, rows)
-        summary.files[feed] = (path, len(rows), written)
+    pending: list[tuple[Path, Path]] = []
+    try:
+        for feed, rows in feeds.items():
+            data = csv_bytes(feed, rows)
+            folder = Path(inbox) / feed / business_date.isoformat()
+            folder.mkdir(parents=True, exist_ok=True)
+            path, new = _target(folder, prefix, data)
+            if new:
+                partial = folder / f".{path.name}.partial"
+                pending.append((partial, path))
+                partial.write_bytes(data)
+            summary.files[feed] = (path, len(rows), new)
+        for partial, path in pending:
+            os.replace(partial, path)
+    except OSError as error:
+        for partial, _ in pending:
+            partial.unlink(missing_ok=True)
+        raise CosellError(f"cannot write the {provider} extracts under {inbox}: {error.strerror or error}") from None
     return summary
