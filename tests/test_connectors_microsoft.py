@@ -272,5 +272,9 @@ def test_deal_values_are_never_rounded_and_ids_prefer_the_partners_own():
     profile = {"id": "cp1", "ids": {"Duns": "111", "External": "CUST-9"}, "size": "251to1000employees"}
     deal, _ = microsoft.referral_rows(referral("r2", "New", "Pending", customerProfile=profile, direction=None))
     assert (deal["customer_id"], deal["customer_segment"], deal["sourced_by"]) == ("CUST-9", "MID_MARKET", "PARTNER")
+    own = dict(direction=None, inviteContext={}, qualification="SalesQualified")
+    assert microsoft.referral_rows(referral("r4", "New", "Pending", **own))[0]["sourced_by"] == "VENDOR"
+    lead = dict(own, qualification="Direct")
+    assert microsoft.referral_rows(referral("r5", "New", "Pending", **lead))[0]["sourced_by"] == "PARTNER"
     deal, _ = microsoft.referral_rows(referral("r3", "New", "Pending", customerProfile={"id": "cp3"}, value=None))
     assert (deal["customer_id"], deal["amount"], deal["customer_segment"]) == ("MSFT-cp3", "", "ENTERPRISE")

@@ -133,6 +133,8 @@ MS_SIZES = {
 
 # Microsoft direction -> sourced_by (who brought the deal).
 MS_DIRECTIONS = {"Incoming": "PARTNER", "Outgoing": "VENDOR"}
+# Qualifications of leads Microsoft brings (a customer's marketplace request, a marketing lead).
+MS_LEAD_QUALIFICATIONS = {"Direct", "MarketingQualified"}
 
 
 def partner_row(marketplace: str, source_system: str) -> dict[str, str]:

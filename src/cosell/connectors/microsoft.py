@@ -142,7 +142,9 @@ def referral_rows(referral: dict) -> tuple[dict[str, str], list[dict[str, str]]]
     if direction:
         sourced_by = m.MS_DIRECTIONS.get(direction, direction)
     else:
-        sourced_by = "PARTNER" if invited_by and invited_by != referral.get("organizationId") else "VENDOR"
+        brought = referral.get("qualification") in m.MS_LEAD_QUALIFICATIONS
+        invited = invited_by and invited_by != referral.get("organizationId")
+        sourced_by = "PARTNER" if brought or invited else "VENDOR"
     updated = timestamp(referral.get("updatedDateTime"))
     created = timestamp(referral.get("createdDateTime"))
     closed = timestamp(referral.get("closedDateTime")) or updated
