@@ -25,6 +25,14 @@ def _period(text: str) -> str:
     return text
 
 
+def _instant(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a timestamp like 2026-03-01T00:00:00Z") from None
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -84,6 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "approve":
             p.add_argument("--by", default=None, help="who approves (default: the login name)")
 
+    pull = sub.add_parser("pull", help="pull co-sell records from a hyperscaler into the inbox as extract files")
+    pull_sub = pull.add_subparsers(dest="provider", required=True, parser_class=_Parser)
+    aws = pull_sub.add_parser("aws", help="AWS Partner Central opportunities (standard AWS credential chain)")
+    aws.add_argument("--out", type=Path, required=True, help="the inbox")
+    aws.add_argument("--catalog", choices=("AWS", "Sandbox"), default="AWS")
+    aws.add_argument("--since", type=_instant, default=None, help="only opportunities modified after this instant")
+    aws.add_argument("--business-date", type=_date, default=None, help="the date folder (default: today, UTC)")
+    ms = pull_sub.add_parser("microsoft", help="Microsoft Partner Center referrals (REST API or an exported file)")
+    ms.add_argument("--out", type=Path, required=True, help="the inbox")
+    source = ms.add_mutually_exclusive_group(required=True)
+    source.add_argument("--token-env", metavar="VAR", help="environment variable holding the Partner Center token")
+    source.add_argument("--file", type=Path, help="referrals exported as JSON")
+    ms.add_argument("--business-date", type=_date, default=None, help="the date folder (default: today, UTC)")
+
     sub.add_parser("demo", help="sample extracts, then the nightly and payout DAGs in Airflow on the embedded default")
     return parser
 
@@ -118,6 +140,15 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> str:
         if args.payouts_command == "run":
             return lifecycle.run_period(args.period, args.out, settings).describe()
         return lifecycle.approve_period(args.period, args.out, settings, approved_by=args.by).describe()
+    if args.command == "pull":
+        business_date = args.business_date or dt.datetime.now(dt.timezone.utc).date()
+        if args.provider == "aws":
+            from cosell.connectors.aws import pull_aws
+
+            return pull_aws(args.out, business_date, catalog=args.catalog, since=args.since).describe()
+        from cosell.connectors.microsoft import pull_microsoft
+
+        return pull_microsoft(args.out, business_date, token_env=args.token_env, file=args.file).describe()
     if args.command == "demo":
         from cosell.airflow_demo import airflow_demo
 

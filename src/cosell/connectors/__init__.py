@@ -1,0 +1,1 @@
+"""Connectors that pull co-sell records from the hyperscalers' partner systems into inbox extract files."""
