@@ -311,3 +311,43 @@ def test_landing_killed_inside_then_rerun_equals_an_undisturbed_landing(tmp_path
         assert len(list((home / "quarantine").rglob("*.csv"))) == 1
         assert not (home / "tmp" / "landing").exists()
     assert results["killed"] == results["clean"]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MiB tmpfs (the test runs as root, as CI does); unmounted afterwards."""
+    import subprocess
+
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_disk_full_while_landing_is_one_line_and_records_nothing(tmp_path, tiny_disk):
+    inbox = tmp_path / "inbox"
+    write(inbox, "deals", "2026-03-01", "big.csv", csv_text([row("deals", deal_id=f"D{i}", customer_name="n" * 300) for i in range(8000)]))
+    write(inbox, "deals", "2026-03-01", "bad.csv", "deal_id\n" + "D\n" * 400_000)  # quarantined: its copy needs room too
+    s = Settings.from_env({"COSELL_HOME": str(tiny_disk), "COSELL_WAREHOUSE": str(tmp_path / "wh.duckdb")})
+    done = cosell_land(s, inbox)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "No space left on device" in done.stderr and "nothing recorded" in done.stderr
+    assert query(s, "SELECT count(*) FROM raw.load_audit") == [(0,)]
+    assert [p for p in tiny_disk.rglob("*") if p.is_file()] == []
+    roomy = Settings.from_env({"COSELL_HOME": str(tmp_path / "home"), "COSELL_WAREHOUSE": str(tmp_path / "wh.duckdb")})
+    summary = land(inbox, roomy)
+    assert summary.files == {"LANDED": 1, "DUPLICATE": 0, "QUARANTINED": 1} and summary.rows_landed == 8000
+
+
+def test_disk_full_in_the_warehouse_is_one_line_and_the_next_run_lands(tmp_path, tiny_disk):
+    inbox = tmp_path / "inbox"
+    write(inbox, "deals", "2026-03-01", "big.csv", csv_text([row("deals", deal_id=f"D{i}", customer_name=f"n{i}" * 150) for i in range(20000)]))
+    full = Settings.from_env({"COSELL_HOME": str(tmp_path / "home"), "COSELL_WAREHOUSE": str(tiny_disk / "wh.duckdb")})
+    done = cosell_land(full, inbox)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "cannot land deals/2026-03-01/big.csv now" in done.stderr or "No space left" in done.stderr
+    roomy = Settings.from_env({"COSELL_HOME": str(tmp_path / "home"), "COSELL_WAREHOUSE": str(tmp_path / "wh.duckdb")})
+    assert land(inbox, roomy).rows_landed == 20000

@@ -35,7 +35,9 @@ from cosell.row_checks import csv_render, ident, literal, reason_expression, typ
 BATCH_BYTES = 256 * 2**20  # input bytes read in one scan: bounds the staging table's memory
 BATCH_FILES = 2000
 MAX_ROW_BYTES = 8 * 2**20  # a longer CSV row is a reject (DuckDB's reader is told, so it never drops one)
-_TRANSIENT = (duckdb.OutOfMemoryException, duckdb.IOException, duckdb.InterruptException)
+# failures that say nothing about the bytes read: memory, disk, an interrupted or failed commit
+_TRANSIENT = (duckdb.OutOfMemoryException, duckdb.IOException, duckdb.InterruptException, duckdb.TransactionException,
+              duckdb.FatalException)
 
 
 @dataclass
