@@ -304,7 +304,6 @@ def _read_text(con, batch: list[_File]) -> str:
         texts = ", ".join(_parquet_text(_field(i), t) + f" AS {_field(i)}" for i, t in enumerate(first.types))
         return f"SELECT __file, __pos, {texts} FROM __parquet_rows"
     paths = "[" + ", ".join(literal(str(f.snapshot)) for f in batch) + "]"
-    files = "CASE __path " + " ".join(f"WHEN {literal(str(f.snapshot))} THEN {i}" for i, f in enumerate(batch)) + " END"
     columns = "{" + ", ".join(f"{literal(_field(i)[1:-1])}: 'VARCHAR'" for i in range(len(first.names))) + "}"
     scan = (
         f"SELECT row_number() OVER () AS __seq, * FROM read_csv({paths}, header = true, auto_detect = false, "
@@ -313,7 +312,10 @@ def _read_text(con, batch: list[_File]) -> str:
         f"max_line_size = {MAX_ROW_BYTES}, "
         f"store_rejects = true, ignore_errors = true, rejects_table = '__csv_errors', rejects_scan = '__csv_scans')"
     )
-    return f"SELECT {files} AS __file, __seq - min(__seq) OVER (PARTITION BY __path) + 1 AS __pos, {fields} FROM ({scan})"
+    return (
+        f"SELECT f.__file, r.__seq - min(r.__seq) OVER (PARTITION BY r.__path) + 1 AS __pos, {fields} "
+        f"FROM ({scan}) r JOIN __files f ON r.__path = f.path"
+    )
 
 
 def _parquet_rows(batch: list[_File]) -> pa.RecordBatchReader:
@@ -357,10 +359,11 @@ def _load_rows(con, batch: list[_File], load_id: int) -> None:
     con.execute(
         "CREATE OR REPLACE TEMP TABLE __files AS SELECT * FROM (VALUES "
         + ", ".join(
-            f"({i}, {literal(f.entry.business_date.isoformat())}::DATE, {literal(f.entry.name)}, {literal(f.sha)})"
+            f"({i}, {literal(str(f.snapshot))}, {literal(f.entry.business_date.isoformat())}::DATE, "
+            f"{literal(f.entry.name)}, {literal(f.sha)})"
             for i, f in enumerate(batch)
         )
-        + ") t(__file, business_date, file_name, sha)"
+        + ") t(__file, path, business_date, file_name, sha)"
     )
     con.execute("DROP TABLE IF EXISTS __csv_errors")
     con.execute("DROP TABLE IF EXISTS __csv_scans")
@@ -417,7 +420,6 @@ def _structural_rejects(con, batch: list[_File]) -> int:
     """Rows the CSV reader could not split (column count, quoting, encoding, length) -> temp table __broken."""
     if batch[0].entry.format == ".parquet":
         return 0
-    files = ", ".join(f"({i}, {literal(str(f.snapshot))})" for i, f in enumerate(batch))
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE __broken AS
@@ -436,8 +438,7 @@ def _structural_rejects(con, batch: list[_File]) -> int:
                                ELSE min(TRY_CAST(regexp_extract(e.error_message, 'Found: ([0-9]+)', 1) AS INTEGER)) END
                    ELSE string_agg(DISTINCT lower(e.error_type) || ': ' || e.error_message, '; ')
                END AS reason
-        FROM __csv_errors e JOIN __csv_scans s USING (scan_id, file_id)
-        JOIN (VALUES {files}) f(__file, path) ON f.path = s.file_path
+        FROM __csv_errors e JOIN __csv_scans s USING (scan_id, file_id) JOIN __files f ON f.path = s.file_path
         GROUP BY f.__file, e.line
         """
     )
