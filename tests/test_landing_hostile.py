@@ -351,3 +351,16 @@ def test_disk_full_in_the_warehouse_is_one_line_and_the_next_run_lands(tmp_path,
     assert "cannot land deals/2026-03-01/big.csv now" in done.stderr or "No space left" in done.stderr
     roomy = Settings.from_env({"COSELL_HOME": str(tmp_path / "home"), "COSELL_WAREHOUSE": str(tmp_path / "wh.duckdb")})
     assert land(inbox, roomy).rows_landed == 20000
+
+
+def test_hidden_files_in_a_date_folder_are_deliveries_in_progress_and_not_landed(tmp_path, settings):
+    inbox = tmp_path / "inbox"
+    write(inbox, "deals", "2026-03-01", ".deals.csv.partial", csv_text([row("deals", deal_id="HALF")]))
+    write(inbox, "deals", "2026-03-01", ".upload.csv", csv_text([row("deals", deal_id="HALF2")]))
+    write(inbox, "deals", "2026-03-01", "deals.csv", csv_text([row("deals")]))
+    summary = land(inbox, settings)
+    assert summary.files["LANDED"] == 1 and summary.files["QUARANTINED"] == 0
+    assert query(settings, "SELECT deal_id FROM raw.deals") == [("D1",)]
+    os.replace(inbox / "deals" / "2026-03-01" / ".upload.csv", inbox / "deals" / "2026-03-01" / "upload.csv")
+    land(inbox, settings)
+    assert query(settings, "SELECT deal_id FROM raw.deals ORDER BY 1") == [("D1",), ("HALF2",)]

@@ -61,7 +61,7 @@ class TransientFailure(CosellError):
 
 
 def scan(inbox: Path) -> list[InboxFile]:
-    """Every entry of the inbox, in landing order (business date, feed, file name)."""
+    """Every entry of the inbox but hidden files in date folders, in landing order (business date, feed, file name)."""
     found: list[InboxFile] = []
     for feed_entry in _entries(inbox):
         rel = feed_entry.name
@@ -76,6 +76,8 @@ def scan(inbox: Path) -> list[InboxFile]:
                 found.append(_odd(date_entry, rel_date, feed, None, "not inside a business-date folder"))
                 continue
             for file_entry in _entries(Path(date_entry.path)):
+                if file_entry.name.startswith("."):
+                    continue  # a hidden name is a delivery still being written (rsync, scp, our connectors)
                 rel_file = f"{rel_date}/{file_entry.name}"
                 kind = _kind(file_entry)
                 problem = {

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from cosell import leftovers
 from cosell.config import Settings
 from cosell.db import WarehouseMissing, connect
 from cosell.errors import CosellError
@@ -39,27 +39,6 @@ def _unlink_database(path: Path) -> None:
     Path(f"{path}.wal").unlink(missing_ok=True)
 
 
-def _remove_stale_staging(folders: list[Path]) -> None:
-    """Staging files of publishes whose process is gone (killed mid-publish): they can never be renamed into place."""
-    for folder in folders:
-        if not folder.is_dir():
-            continue
-        for path in folder.iterdir():
-            match = re.fullmatch(r"\..+\.(\d+)\.\d+\.tmp(\.wal)?", path.name)
-            if match and not _alive(int(match.group(1))):
-                path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
-
-
 def publish(settings: Settings) -> PublishSummary:
     """Copy the marts (and payout tables) into a new file, then rename it onto the published path.
 
@@ -79,7 +58,7 @@ def publish(settings: Settings) -> PublishSummary:
     staging = target.with_name(f".{target.name}.{tag}.tmp")
     parquet_dir = target.parent / "parquet"
     partials: list[tuple[Path, Path]] = []
-    _remove_stale_staging([target.parent, parquet_dir])
+    leftovers.remove_dead([target.parent, parquet_dir])
     _unlink_database(staging)
     con = connect(settings, staging)
     try:

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import duckdb
 import plotly.graph_objects as go
 
+from cosell import leftovers
 from cosell.config import Settings
 from cosell.db import connect
 
@@ -587,6 +588,7 @@ def write_report(settings: Settings, warehouse: Path | None = None) -> ReportSum
     out_dir = settings.reports_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / REPORT_NAME
+    leftovers.remove_dead([out_dir])
     partial = out_dir / f".{REPORT_NAME}.{os.getpid()}.tmp"
     partial.write_text(page, encoding="utf-8")
     os.replace(partial, target)

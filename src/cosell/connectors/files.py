@@ -131,6 +131,8 @@ def write_pull(
             data = csv_bytes(feed, rows)
             folder = Path(inbox) / feed / business_date.isoformat()
             folder.mkdir(parents=True, exist_ok=True)
+            for stale in folder.glob(f".{prefix}-*.partial"):  # left by a pull killed before its renames
+                stale.unlink()
             path, new = _target(folder, prefix, data)
             if new:
                 partial = folder / f".{path.name}.partial"
