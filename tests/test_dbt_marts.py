@@ -530,7 +530,9 @@ def test_uplift_overall_by_hand(built):
     # Matched strata: HIGH (n_T 2: 1 win; n_C 3: 1 win) and MEDIUM (1 vs 1, both won).
     w1, w2 = 2 / 3, 1 / 3
     treated, control = w1 * 0.5 + w2 * 1.0, w1 * (1 / 3) + w2 * 1.0
-    se = math.sqrt(w1**2 * (0.25 / 2 + (1 / 3) * (2 / 3) / 3))
+    # SPEC section 8.3: v = p(1-p)/(n-1) in HIGH; MEDIUM holds one deal per group, so its terms
+    # are pbar(1-pbar) with pbar_T = 2 wins / 3 matched treated, pbar_C = 2 / 4 matched controls.
+    se = math.sqrt(w1**2 * (0.25 / 1 + (1 / 3) * (2 / 3) / 2) + w2**2 * ((2 / 3) * (1 / 3) + 0.5 * 0.5))
     assert row[:5] == (4, 5, 3, 4, 2)
     assert row[5] == pytest.approx(treated, abs=1e-9) and row[6] == pytest.approx(control, abs=1e-9)
     assert row[7] == pytest.approx(1 / 9, abs=1e-9)
@@ -551,14 +553,17 @@ def test_uplift_slices(built):
     assert rows[("RESOURCE_TYPE", "PRESALES_ENGINEERING")][:2] == (3, 3)
     assert rows[("RESOURCE_TYPE", "PRESALES_ENGINEERING")][2] == pytest.approx(1 / 9, abs=1e-9)
     assert rows[("RESOURCE_TYPE", "PRODUCT_SPECIALIST")][:3] == (1, 0, None)
-    # FIRST_SUPPORT_STAGE QUALIFIED: T1 (HIGH, won) and T3 (MEDIUM, won), w = 1/2 each, all controls.
+    # FIRST_SUPPORT_STAGE QUALIFIED: T1 (HIGH, won) and T3 (MEDIUM, won), w = 1/2 each, against
+    # the controls that reached QUALIFIED (SPEC section 8.2): C2 and C3 landed only as CLOSED_LOST,
+    # so they never reached it; C1 (won, HIGH) and C4 (won, MEDIUM) did: both strata 1 - 1.
     assert rows[("FIRST_SUPPORT_STAGE", "QUALIFIED")][:2] == (2, 2)
-    assert rows[("FIRST_SUPPORT_STAGE", "QUALIFIED")][2] == pytest.approx(1 - (0.5 / 3 + 0.5), abs=1e-9)
-    assert rows[("FIRST_SUPPORT_STAGE", "TECHNICAL_VALIDATION")][2] == pytest.approx(-1 / 3, abs=1e-9)
+    assert rows[("FIRST_SUPPORT_STAGE", "QUALIFIED")][2] == pytest.approx(0.0, abs=1e-9)
+    # TECHNICAL_VALIDATION: T2 (HIGH, lost) against C1 alone (won): 0 - 1.
+    assert rows[("FIRST_SUPPORT_STAGE", "TECHNICAL_VALIDATION")][2] == pytest.approx(-1.0, abs=1e-9)
     # PARTNER_TYPE ISV: T4 only, no ISV controls -> a row with no matched estimate, no naive uplift.
     assert rows[("PARTNER_TYPE", "ISV")] == (1, 0, None, None)
     assert rows[("PARTNER_TYPE", "SI")][2] == pytest.approx(1 / 9, abs=1e-9)
     assert rows[("COMPLEXITY_BAND", "HIGH")][2] == pytest.approx(1 / 2 - 1 / 3, abs=1e-9)
     assert ("COMPLEXITY_BAND", "LOW") in rows and rows[("COMPLEXITY_BAND", "LOW")][1] == 0
     assert set(t for t, _ in rows) == {"OVERALL", "RESOURCE_TYPE", "PARTNER_TYPE", "PARTNER_TIER", "COMPLEXITY_BAND",
-                                       "FIRST_SUPPORT_STAGE"}
+                                       "FIRST_SUPPORT_STAGE", "MOTION"}
