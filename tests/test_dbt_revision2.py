@@ -236,3 +236,12 @@ def test_registration_trend(built):
         ("2026-03", "VAR", "GOLD", False, 1, 2, 1, Decimal("75000.00")),
         ("2026-04", "SI", "GOLD", True, 1, 1, 0, Decimal("40000.00")),
     ]
+
+
+def test_new_marts_are_published(built):
+    from cosell.publish import publish
+
+    summary = publish(built)
+    new = {"mart_request_volume", "mart_new_logo_by_participation", "mart_registration_trend"}
+    assert {f"marts.{name}" for name in new} <= set(summary.tables)
+    assert {f"{name}.parquet" for name in new} <= {p.name for p in summary.parquet_dir.glob("*.parquet")}
