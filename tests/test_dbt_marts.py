@@ -228,6 +228,9 @@ LOAD_2 = [
         deal("T1", "P_SI", "999.00", "2026-01-05 08:00:00", customer_id="CUST_A", stage="COMMITTED",
              updated_at="2026-02-15 00:00:00"),
         deal("DEL1", "P_SI", "500000.00", "2026-01-05 08:00:00", is_deleted=True, updated_at="2026-03-20 00:00:00"),
+        # A late version older than T4's registration: T4's baseline (SPEC 8.1) is now in JPY.
+        deal("T4", "P_ISV", "3000000.00", "2026-01-10 08:00:00", currency="JPY", complexity=1,
+             customer_segment="SMB", stage="PROSPECT", updated_at="2026-01-09 07:00:00"),
     ]),
     ("engagements", "2026-03-20", "engagements_b.csv", [
         request("R3", "T2", "P_SI", "PRESALES_ENGINEERING", "2026-01-15 09:00:00", status="COMPLETED",
@@ -394,6 +397,10 @@ def test_amount_usd_as_of_fx_half_even(built):
     assert row[1] == Decimal("0.0066") and str(row[2]) == "2026-02-01"
     # EUR, closed 2026-03-15 23:59:59: rate of 2026-03-15 (1.085), not of 2026-03-16.
     assert one(settings, "select amount_usd from marts.fct_cosell_deals where deal_id = 'D6'")[0] == Decimal("108500.00")
+    # T4's baseline: the late JPY version of 2026-01-09 at the rate in force on the registered
+    # date 2026-01-10 (0.0067 of 2026-01-01): 3,000,000 x 0.0067; the current amount stays USD.
+    assert one(settings, "select baseline_currency, baseline_amount_usd, amount_usd from marts.fct_cosell_deals "
+                         "where deal_id = 'T4'") == ("JPY", Decimal("20100.00"), Decimal("20000.00"))
 
 
 def test_eligibility_including_var_rule(built):
