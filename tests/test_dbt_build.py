@@ -50,6 +50,9 @@ def test_referential_break_and_missing_fx_fail_as_named_tests(tmp_path):
             deal("G1", "P_GHOST", "1000.00", "2026-02-01 08:00:00"),  # partner never landed
             deal("G2", "P_SI", "1000.00", "2026-02-01 08:00:00", currency="GBP"),  # no GBP rate at all
             deal("G3", "P_SI", "1000.00", "2026-02-01 08:00:00"),
+            # Baseline version in CHF (no CHF rate), current version in USD: only the baseline fails.
+            deal("G4", "P_SI", "1000.00", "2026-02-01 08:00:00", currency="CHF"),
+            deal("G4", "P_SI", "1000.00", "2026-02-01 08:00:00", updated_at="2026-02-02 08:00:00"),
         ]),
         ("partners", "2026-03-01", "partners_b.csv", [partner("P_X", "X", "SI", "GOLD", 1, "2026-01-01 00:00:00")]),
     ]
@@ -66,3 +69,6 @@ def test_referential_break_and_missing_fx_fail_as_named_tests(tmp_path):
     results = json.loads((settings.home / "dbt" / "target" / "run_results.json").read_text())["results"]
     failed = {r["unique_id"].split(".")[2] for r in results if r["status"] == "fail"}
     assert "assert_every_deal_has_an_fx_rate" in failed
+    # SPEC section 8.1: a baseline without an fx row fails like amount_usd (G2 and G4).
+    assert "test assert_every_deal_has_a_baseline_fx_rate failed (2 rows" in message
+    assert "assert_every_deal_has_a_baseline_fx_rate" in failed

@@ -112,8 +112,42 @@ def _marts(con) -> dict[str, list[tuple]]:
     return {t: con.execute(f"select * from marts.{t} order by all").fetchall() for t in tables}
 
 
-def test_matched_uplift_recovers_the_planted_effect_and_the_naive_one_does_not(tmp_path):
-    """The generator plants +0.12 win probability with confounded assignment (docs/generator.md)."""
+# SPEC section 5 as first written: strata on the deal's final amount band, complexity band,
+# competitive situation, product category and segment (post-treatment attributes).
+FINAL_STRATA_UPLIFT = """
+    with strata as (
+        select amount_band, complexity_band, competitive_situation, product_category, customer_segment,
+               count(*) filter (where cohort_group = 'TREATED') as n_t,
+               count(*) filter (where cohort_group = 'TREATED' and is_won) as wins_t,
+               count(*) filter (where cohort_group = 'CONTROL') as n_c,
+               count(*) filter (where cohort_group = 'CONTROL' and is_won) as wins_c
+        from marts.fct_cosell_deals where cohort_group in ('TREATED', 'CONTROL') group by all
+    )
+    select sum(n_t * (wins_t / n_t - wins_c / n_c)) / sum(n_t) from strata where n_t > 0 and n_c > 0
+"""
+
+# The size effect the generator planted on the won TREATED deals of the won-matched strata
+# (the deals deal_size_uplift_usd describes): their amount_usd minus their baseline amount at
+# the same rate.
+PLANTED_SIZE_USD = """
+    with won_matched as (
+        select baseline_amount_band, baseline_complexity_band, baseline_competitive_situation,
+               baseline_product_category, baseline_customer_segment
+        from marts.fct_cosell_deals where cohort_group in ('TREATED', 'CONTROL') and is_won group by all
+        having count(*) filter (where cohort_group = 'TREATED') > 0
+           and count(*) filter (where cohort_group = 'CONTROL') > 0
+    )
+    select avg(amount_usd - baseline_amount * usd_per_unit), count(*)
+    from marts.fct_cosell_deals inner join won_matched using (
+        baseline_amount_band, baseline_complexity_band, baseline_competitive_situation,
+        baseline_product_category, baseline_customer_segment)
+    where cohort_group = 'TREATED' and is_won
+"""
+
+
+def test_matched_uplift_recovers_the_planted_effects_and_the_naive_one_does_not(tmp_path):
+    """The generator plants +0.12 win probability with confounded assignment and a size effect
+    that moves supported deals into higher amount bands (docs/generator.md)."""
     settings = fixture_settings(tmp_path / "home")
     inbox = tmp_path / "inbox"
     generate(inbox, seed=7, start=dt.date(2026, 1, 1), days=180, partners=200, deals=20_000)
@@ -121,12 +155,20 @@ def test_matched_uplift_recovers_the_planted_effect_and_the_naive_one_does_not(t
     build(settings)
     con = connect(settings, read_only=True)
     try:
-        treated, matched, uplift, low, high, naive = con.execute(
+        treated, matched, uplift, low, high, naive, size_uplift, won_matched = con.execute(
             "select treated_deals, matched_treated_deals, win_rate_uplift, uplift_ci_low, uplift_ci_high, "
-            "naive_win_rate_uplift from marts.mart_cosell_uplift where slice_type = 'OVERALL'"
+            "naive_win_rate_uplift, deal_size_uplift_usd, won_matched_treated_deals "
+            "from marts.mart_cosell_uplift where slice_type = 'OVERALL'"
         ).fetchone()
+        final_strata = con.execute(FINAL_STRATA_UPLIFT).fetchone()[0]
+        planted_size, planted_deals = con.execute(PLANTED_SIZE_USD).fetchone()
     finally:
         con.close()
     assert matched > 0.8 * treated  # the estimate describes most treated deals
     assert low <= PLANTED_UPLIFT <= high, (low, uplift, high)
     assert naive < low, (naive, low)  # confounding drags the naive comparison below the CI
+    # Matching on final attributes matches on an outcome of the support: the grown deals meet
+    # the lower win rates of a higher band's controls, and the estimate leaves the interval.
+    assert final_strata > high and final_strata - uplift > 0.02, (final_strata, uplift, high)
+    assert planted_deals == won_matched > 500
+    assert abs(float(size_uplift) - planted_size) < 0.15 * planted_size, (size_uplift, planted_size)

@@ -5,7 +5,8 @@ Load 3 (on top of the two loads of test_dbt_marts): a request moves to another d
 requests move to deals that are not live partner deals (DIRECT, never landed), a deal
 becomes DIRECT, a deleted deal comes back, a deal reaches a later stage, a partner's
 certified specialists change (and with them the VAR eligibility rule), a request is
-confirmed, and an fx rate already used is re-sent with another value.
+confirmed, an fx rate already used is re-sent with another value, and a new rate changes a
+deal's baseline amount (SPEC 8.1) only.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 
 from cosell.build import NIGHTLY_DBT_FLAGS, _run_dbt, build
 from cosell.db import connect
-from test_dbt_marts import LOAD_1, LOAD_2, closed, deal, fixture_settings, fx, land_load, partner, query, request
+from test_dbt_marts import LOAD_1, LOAD_2, closed, deal, fixture_settings, fx, land_load, one, partner, query, request
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,10 @@ LOAD_3 = [
     ("partners", "2026-03-25", "partners_c.csv", [
         partner("P_VAR9", "Var Nine", "VAR", "SILVER", 10, "2026-03-25 00:00:00"),
     ]),
-    ("fx_rates", "2026-03-25", "fx_c.csv", [fx("2026-03-15", "EUR", "1.1")]),  # re-sent: later business date wins
+    ("fx_rates", "2026-03-25", "fx_c.csv", [
+        fx("2026-03-15", "EUR", "1.1"),  # re-sent: later business date wins
+        fx("2026-01-08", "JPY", "0.0068"),  # new: T4's baseline (JPY, registered 2026-01-10) and D5 (open, JPY)
+    ]),
     ("deals", "2026-03-25", "deals_c.csv", [
         deal("D1", "P_VAR10", "60000.00", "2025-09-01 09:00:00", complexity=3, customer_segment="MID_MARKET",
              stage="TECHNICAL_VALIDATION", updated_at="2026-03-25 00:00:00"),
@@ -48,9 +52,10 @@ LOAD_3 = [
 
 # What the third load changes, and only that, is recomputed by each incremental model.
 CHANGED_BY_LOAD_3 = {
-    "int_deals_enriched": {"C4", "T3", "D1", "D3", "D6", "DEL1", "D7", "D4"},
-    "fct_cosell_deals": {"C4", "T3", "D1", "D3", "D6", "DEL1", "D7", "D4"},
-    "int_deals_converted": {"D1", "C2", "DEL1", "D6"},
+    "int_deals_enriched": {"C4", "T3", "D1", "D3", "D6", "DEL1", "D7", "D4", "T4", "D5"},
+    "fct_cosell_deals": {"C4", "T3", "D1", "D3", "D6", "DEL1", "D7", "D4", "T4", "D5"},
+    # T4: a rate of its baseline currency dated on or before its registered date (SPEC 8.1).
+    "int_deals_converted": {"D1", "C2", "DEL1", "D6", "T4", "D5"},
     "int_deals_stage_reached": {"D1", "C2", "DEL1"},
     # R5 moved, R10 confirmed, R8 is back with its deal.
     "int_requests_classified": {"R5", "R10", "R8"},
@@ -135,6 +140,8 @@ def test_third_load_changes_reach_the_fact(three_loads):
     assert "DEL1" in facts
     assert facts["D7"][1] == 1 and facts["D7"][6] == 0  # R12 left: only the cancelled R13 remains
     assert facts["D4"][1] == 0 and facts["D4"][0] is None  # R14 left; D4 is open
+    assert one(settings, "select baseline_amount_usd from marts.fct_cosell_deals where deal_id = 'T4'") == (
+        Decimal("20400.00"),)  # 3,000,000 JPY x the new 0.0068 of 2026-01-08
     engagements = dict(query(settings, "select request_id, deal_id from marts.fct_cosell_engagements"))
     assert engagements["R5"] == "C4" and engagements["R8"] == "DEL1"
     assert "R12" not in engagements and "R14" not in engagements

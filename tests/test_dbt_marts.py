@@ -228,6 +228,9 @@ LOAD_2 = [
         deal("T1", "P_SI", "999.00", "2026-01-05 08:00:00", customer_id="CUST_A", stage="COMMITTED",
              updated_at="2026-02-15 00:00:00"),
         deal("DEL1", "P_SI", "500000.00", "2026-01-05 08:00:00", is_deleted=True, updated_at="2026-03-20 00:00:00"),
+        # A late version older than T4's registration: T4's baseline (SPEC 8.1) is now in JPY.
+        deal("T4", "P_ISV", "3000000.00", "2026-01-10 08:00:00", currency="JPY", complexity=1,
+             customer_segment="SMB", stage="PROSPECT", updated_at="2026-01-09 07:00:00"),
     ]),
     ("engagements", "2026-03-20", "engagements_b.csv", [
         request("R3", "T2", "P_SI", "PRESALES_ENGINEERING", "2026-01-15 09:00:00", status="COMPLETED",
@@ -394,6 +397,10 @@ def test_amount_usd_as_of_fx_half_even(built):
     assert row[1] == Decimal("0.0066") and str(row[2]) == "2026-02-01"
     # EUR, closed 2026-03-15 23:59:59: rate of 2026-03-15 (1.085), not of 2026-03-16.
     assert one(settings, "select amount_usd from marts.fct_cosell_deals where deal_id = 'D6'")[0] == Decimal("108500.00")
+    # T4's baseline: the late JPY version of 2026-01-09 at the rate in force on the registered
+    # date 2026-01-10 (0.0067 of 2026-01-01): 3,000,000 x 0.0067; the current amount stays USD.
+    assert one(settings, "select baseline_currency, baseline_amount_usd, amount_usd from marts.fct_cosell_deals "
+                         "where deal_id = 'T4'") == ("JPY", Decimal("20100.00"), Decimal("20000.00"))
 
 
 def test_eligibility_including_var_rule(built):
@@ -530,7 +537,9 @@ def test_uplift_overall_by_hand(built):
     # Matched strata: HIGH (n_T 2: 1 win; n_C 3: 1 win) and MEDIUM (1 vs 1, both won).
     w1, w2 = 2 / 3, 1 / 3
     treated, control = w1 * 0.5 + w2 * 1.0, w1 * (1 / 3) + w2 * 1.0
-    se = math.sqrt(w1**2 * (0.25 / 2 + (1 / 3) * (2 / 3) / 3))
+    # SPEC section 8.3: v = p(1-p)/(n-1) in HIGH; MEDIUM holds one deal per group, so its terms
+    # are pbar(1-pbar) with pbar_T = 2 wins / 3 matched treated, pbar_C = 2 / 4 matched controls.
+    se = math.sqrt(w1**2 * (0.25 / 1 + (1 / 3) * (2 / 3) / 2) + w2**2 * ((2 / 3) * (1 / 3) + 0.5 * 0.5))
     assert row[:5] == (4, 5, 3, 4, 2)
     assert row[5] == pytest.approx(treated, abs=1e-9) and row[6] == pytest.approx(control, abs=1e-9)
     assert row[7] == pytest.approx(1 / 9, abs=1e-9)
@@ -551,14 +560,17 @@ def test_uplift_slices(built):
     assert rows[("RESOURCE_TYPE", "PRESALES_ENGINEERING")][:2] == (3, 3)
     assert rows[("RESOURCE_TYPE", "PRESALES_ENGINEERING")][2] == pytest.approx(1 / 9, abs=1e-9)
     assert rows[("RESOURCE_TYPE", "PRODUCT_SPECIALIST")][:3] == (1, 0, None)
-    # FIRST_SUPPORT_STAGE QUALIFIED: T1 (HIGH, won) and T3 (MEDIUM, won), w = 1/2 each, all controls.
+    # FIRST_SUPPORT_STAGE QUALIFIED: T1 (HIGH, won) and T3 (MEDIUM, won), w = 1/2 each, against
+    # the controls that reached QUALIFIED (SPEC section 8.2): C2 and C3 landed only as CLOSED_LOST,
+    # so they never reached it; C1 (won, HIGH) and C4 (won, MEDIUM) did: both strata 1 - 1.
     assert rows[("FIRST_SUPPORT_STAGE", "QUALIFIED")][:2] == (2, 2)
-    assert rows[("FIRST_SUPPORT_STAGE", "QUALIFIED")][2] == pytest.approx(1 - (0.5 / 3 + 0.5), abs=1e-9)
-    assert rows[("FIRST_SUPPORT_STAGE", "TECHNICAL_VALIDATION")][2] == pytest.approx(-1 / 3, abs=1e-9)
+    assert rows[("FIRST_SUPPORT_STAGE", "QUALIFIED")][2] == pytest.approx(0.0, abs=1e-9)
+    # TECHNICAL_VALIDATION: T2 (HIGH, lost) against C1 alone (won): 0 - 1.
+    assert rows[("FIRST_SUPPORT_STAGE", "TECHNICAL_VALIDATION")][2] == pytest.approx(-1.0, abs=1e-9)
     # PARTNER_TYPE ISV: T4 only, no ISV controls -> a row with no matched estimate, no naive uplift.
     assert rows[("PARTNER_TYPE", "ISV")] == (1, 0, None, None)
     assert rows[("PARTNER_TYPE", "SI")][2] == pytest.approx(1 / 9, abs=1e-9)
     assert rows[("COMPLEXITY_BAND", "HIGH")][2] == pytest.approx(1 / 2 - 1 / 3, abs=1e-9)
     assert ("COMPLEXITY_BAND", "LOW") in rows and rows[("COMPLEXITY_BAND", "LOW")][1] == 0
     assert set(t for t, _ in rows) == {"OVERALL", "RESOURCE_TYPE", "PARTNER_TYPE", "PARTNER_TIER", "COMPLEXITY_BAND",
-                                       "FIRST_SUPPORT_STAGE"}
+                                       "FIRST_SUPPORT_STAGE", "MOTION"}

@@ -132,7 +132,8 @@ MARTS_DDL = [
         partner_tier VARCHAR, stage VARCHAR, is_closed BOOLEAN, is_won BOOLEAN, amount DECIMAL(18,2),
         currency VARCHAR, amount_usd DECIMAL(18,2), is_cosell_eligible BOOLEAN, is_cosell_requested BOOLEAN,
         is_cosell_supported BOOLEAN, requests_total INTEGER, supported_requests INTEGER, cohort_group VARCHAR,
-        first_support_at TIMESTAMP, closed_at TIMESTAMP)""",
+        first_support_at TIMESTAMP, closed_at TIMESTAMP, baseline_currency VARCHAR, baseline_amount DECIMAL(18,2),
+        baseline_amount_usd DECIMAL(18,2))""",
     """CREATE TABLE marts.fct_cosell_engagements (request_id VARCHAR, deal_id VARCHAR, partner_id VARCHAR,
         resource_type VARCHAR, status VARCHAR, is_supported BOOLEAN, hours_to_confirm DOUBLE)""",
     """CREATE TABLE marts.mart_cosell_coverage (registered_month DATE, partner_type VARCHAR, partner_tier VARCHAR,
@@ -163,14 +164,14 @@ MARTS_DDL = [
 
 MARTS_ROWS = [
     # deal_id, partner, type, tier, stage, closed, won, amount, currency, amount_usd, eligible, requested,
-    # supported, requests, supported_requests, cohort
+    # supported, requests, supported_requests, cohort, first support, close, baseline currency, amount and USD
     """INSERT INTO marts.fct_cosell_deals VALUES
         ('D1', 'P1', 'VAR', 'GOLD', 'CLOSED_WON', true, true, 10000.05, 'EUR', 10500.05, false, true, true, 1, 1, 'TREATED',
-         '2026-01-11', '2026-02-10'),
+         '2026-01-11', '2026-02-10', 'EUR', 10000.05, 10400.05),
         ('D2', 'P2', 'SI', 'PLATINUM', 'PROSPECT', false, false, 100000.00, 'USD', 100000.00, true, true, false, 1, 0, NULL,
-         NULL, NULL),
+         NULL, NULL, 'USD', 90000.00, 90000.00),
         ('D4', 'P1', 'VAR', 'GOLD', 'CLOSED_WON', true, true, 20000.00, 'USD', 20000.00, false, false, false, 0, 0, 'CONTROL',
-         NULL, '2026-02-20')""",
+         NULL, '2026-02-20', 'USD', 20000.00, 20000.00)""",
     """INSERT INTO marts.fct_cosell_engagements VALUES
         ('R1', 'D1', 'P1', 'PRESALES_ENGINEERING', 'ACCEPTED', true, 24.0),
         ('R2', 'D2', 'P2', 'PRODUCT_SPECIALIST', 'REQUESTED', false, NULL)""",
@@ -461,6 +462,8 @@ MARTS_CASES = [
      "P2"),
     ("marts_deals.amount_usd_set", "fail",
      sql("UPDATE marts.fct_cosell_deals SET amount_usd = NULL WHERE deal_id = 'D2'"), "deal_id=D2"),
+    ("marts_deals.baseline_amount_usd_set", "fail",
+     sql("UPDATE marts.fct_cosell_deals SET baseline_amount_usd = NULL WHERE deal_id = 'D2'"), "deal_id=D2"),
     ("marts_deals.is_won_follows_stage", "fail",
      sql("UPDATE marts.fct_cosell_deals SET is_won = true WHERE deal_id = 'D2'"), "deal_id=D2"),
     ("marts_deals.cohort_group_follows_definition", "fail",

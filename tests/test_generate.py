@@ -99,23 +99,39 @@ def latest(df: pd.DataFrame, key: str) -> pd.DataFrame:
     return df.sort_values(order).drop_duplicates(key, keep="last")
 
 
+STRATUM = ["competitive_situation", "product_category", "customer_segment"]
+
+
 def cohort_frame(root: Path) -> pd.DataFrame:
-    """Closed, live partner deals with SPEC section 3/5 fields, computed from the files alone."""
-    deals = latest(load(root, "deals"), "deal_id")
+    """Closed, live partner deals with SPEC section 3/5/8.1 fields, computed from the files alone.
+
+    The stratum keys are the baseline version's (SPEC section 8.1): the earliest version, its
+    amount at the fx rate of the registered date.
+    """
+    versions = load(root, "deals")
+    deals = latest(versions, "deal_id")
     deals = deals[(deals.is_deleted == "false") & deals.partner_id.notna() & deals.stage.isin(CLOSED_STAGES)].copy()
+    baseline = versions.sort_values(["updated_at", "_business_date", "_file_name", "_row"]).drop_duplicates("deal_id")
+    baseline = baseline[["deal_id", "amount", "currency", "complexity", *STRATUM]].rename(
+        columns={c: f"baseline_{c}" for c in ["amount", "currency", "complexity", *STRATUM]})
+    deals = deals.merge(baseline, on="deal_id")
     fx = load(root, "fx_rates").sort_values(["_business_date", "_file_name", "_row"])
     fx = fx.drop_duplicates(["rate_date", "currency"], keep="last")
     fx = pd.concat([fx, pd.DataFrame({"rate_date": fx.rate_date.unique(), "currency": "USD", "usd_per_unit": "1"})])
     fx["ref"] = pd.to_datetime(fx.rate_date)
+    fx["baseline_currency"] = fx.currency
     fx["usd_per_unit"] = fx.usd_per_unit.astype(float)
-    deals["ref"] = pd.to_datetime(deals.closed_at.str[:10])
+    deals["ref"] = pd.to_datetime(deals.registered_at.str[:10])
     deals = pd.merge_asof(
-        deals.sort_values("ref"), fx[["ref", "currency", "usd_per_unit"]].sort_values("ref"), on="ref", by="currency"
+        deals.sort_values("ref"), fx[["ref", "baseline_currency", "usd_per_unit"]].sort_values("ref"), on="ref",
+        by="baseline_currency",
     )
     assert deals.usd_per_unit.notna().all(), "a deal without an fx row"
-    usd = deals.amount.astype(float) * deals.usd_per_unit
+    usd = deals.baseline_amount.astype(float) * deals.usd_per_unit
     deals["amount_band"] = np.searchsorted([25_000, 100_000, 250_000, 1_000_000], usd.round(2), side="right")
-    deals["complexity_band"] = np.array([0, 0, 0, 1, 2, 2])[deals.complexity.astype(int)]
+    deals["complexity_band"] = np.array([0, 0, 0, 1, 2, 2])[deals.baseline_complexity.astype(int)]
+    for column in STRATUM:
+        deals[column] = deals[f"baseline_{column}"]
     deals["won"] = (deals.stage == "CLOSED_WON").astype(float)
 
     req = latest(load(root, "engagements"), "request_id")
@@ -129,7 +145,7 @@ def cohort_frame(root: Path) -> pd.DataFrame:
 
 
 def estimates(deals: pd.DataFrame) -> tuple[float, float]:
-    """(naive uplift, CEM/ATT uplift) as SPEC section 5 defines them, OVERALL slice."""
+    """(naive uplift, CEM/ATT uplift) as SPEC sections 5 and 8.1 define them, OVERALL slice."""
     t = deals[deals.cohort == "TREATED"]
     c = deals[deals.cohort == "CONTROL"]
     naive = t.won.mean() - c.won.mean()
@@ -384,3 +400,27 @@ def test_every_feed_delivers_a_file_for_every_business_date(small):
     for path in quiet:
         feed = path.parent.parent.name
         assert path.read_text() == ",".join(gen.FEEDS[feed].column_names) + "\n"
+
+
+def test_planted_size_effect_longer_lived_support_and_deaths_at_every_stage(medium):
+    """docs/generator.md: support grows the amount by PLANTED_SIZE_UPLIFT from the first support
+    on; support comes more often to deals that live longer; lost deals die at every stage."""
+    deals = cohort_frame(medium)
+    ratio = deals.amount.astype(float) / deals.baseline_amount.astype(float)
+    treated = deals.cohort == "TREATED"
+    grown = 1 + gen.PLANTED_SIZE_UPLIFT
+    # Whole units or cents, rounded. A registration version delivered in a fat-finger file and
+    # re-sent at the same instant keeps the wrong amount as its baseline (SPEC 8.1's reversed
+    # tie-break picks the earlier file name): a handful of deals, x10 or x0.1 off.
+    assert ((ratio[treated] - grown).abs() < 0.01).mean() > 0.99
+    assert (ratio[~treated] == 1).mean() > 0.99
+    cycle = (pd.to_datetime(deals.closed_at) - pd.to_datetime(deals.registered_at)).dt.days
+    long_lived = cycle > cycle.median()
+    supported = deals.cohort != "CONTROL"
+    assert supported[long_lived].mean() > supported[~long_lived].mean() + 0.1
+    versions = load(medium, "deals")
+    lost = set(deals.deal_id[deals.stage == "CLOSED_LOST"])
+    open_versions = versions[versions.deal_id.isin(lost) & ~versions.stage.isin(CLOSED_STAGES)]
+    rank = open_versions.stage.map({s: i for i, s in enumerate(STAGES)})
+    died_at = rank.groupby(open_versions.deal_id).max()
+    assert set(died_at) == set(range(5))  # PROSPECT .. COMMITTED

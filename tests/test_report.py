@@ -22,6 +22,32 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHART_IDS = [div_id for div_id, _, _ in CHARTS]
 AS_OF = dt.date(2025, 6, 30)
 
+NEW_MARTS_SQL = """
+CREATE TABLE marts.mart_request_volume (
+    requested_month DATE, partner_type VARCHAR, partner_tier VARCHAR, complexity_band VARCHAR,
+    resource_type VARCHAR, requests BIGINT, supported_requests BIGINT, requesting_partners BIGINT);
+INSERT INTO marts.mart_request_volume VALUES
+    ('2025-04-01', 'VAR', 'GOLD', 'HIGH', 'SOLUTION_ARCHITECT', 3, 2, 1),
+    ('2025-04-01', 'SI', 'GOLD', 'LOW', 'SOLUTION_ARCHITECT', 1, 1, 1),
+    ('2025-05-01', 'ISV', 'SILVER', 'MEDIUM', 'EXECUTIVE_SPONSOR', 2, 1, 1);
+
+CREATE TABLE marts.mart_new_logo_by_participation (
+    quarter DATE, partner_type VARCHAR, participation_level VARCHAR, partners BIGINT, deals_registered BIGINT,
+    supported_deals BIGINT, avg_participation_rate DOUBLE, new_logo_deals_won BIGINT, new_logo_wins_per_partner DOUBLE);
+INSERT INTO marts.mart_new_logo_by_participation VALUES
+    ('2025-04-01', 'VAR', 'ABOVE_AVERAGE', 2, 10, 8, 0.8, 3, 1.5),
+    ('2025-04-01', 'SI', 'BELOW_AVERAGE', 3, 9, 1, 0.1, 1, 0.3333333333),
+    ('2025-01-01', 'VAR', 'BELOW_AVERAGE', 1, 2, 0, 0.0, 0, 0.0);
+
+CREATE TABLE marts.mart_registration_trend (
+    registered_month DATE, partner_type VARCHAR, partner_tier VARCHAR, is_cosell_participant BOOLEAN,
+    partners BIGINT, deals_registered BIGINT, eligible_deals_registered BIGINT, registered_pipeline_usd DECIMAL(18,2));
+INSERT INTO marts.mart_registration_trend VALUES
+    ('2025-04-01', 'VAR', 'GOLD', true, 2, 7, 4, 700000.00),
+    ('2025-04-01', 'SI', 'GOLD', false, 3, 5, 1, 200000.00),
+    ('2025-05-01', 'VAR', 'GOLD', true, 2, 9, 5, 900000.00);
+"""
+
 MARTS_SQL = """
 CREATE SCHEMA marts;
 CREATE TABLE marts.warehouse_as_of AS SELECT DATE '2025-06-30' AS as_of_date;
@@ -93,7 +119,7 @@ INSERT INTO marts.mart_roe_violations VALUES
     ('TECHNICAL_ROLE_NEGOTIATION', 'A2', 'D2', 'P2', '2025-05-09 12:00'),
     ('UNBRIEFED_CUSTOMER_CONTACT', 'A3', 'D3', 'P1', '2025-05-30 23:59'),
     ('DIRECT_PIPELINE_AFTER_COSELL', NULL, 'D9', 'P1', '2025-06-02 08:00');
-"""
+""" + NEW_MARTS_SQL
 
 PAYOUTS_SQL = """
 CREATE SCHEMA payouts;
@@ -243,6 +269,9 @@ def test_every_chart_is_drawn_in_headless_chromium(settings: Settings, tmp_path:
         "chart-deployment": 4,  # two resource types x (median, p90)
         "chart-repeat": 3,  # ISV, SI, VAR
         "chart-roe": 4,  # the four violation types
+        "chart-request-volume": 3,  # LOW, MEDIUM, HIGH
+        "chart-new-logo": 2,  # above and below average participation
+        "chart-registration": 2,  # participants and not yet
         "chart-payouts": 5,  # the four rules and the net total
     }
     for chart_id in CHART_IDS:

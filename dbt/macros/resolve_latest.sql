@@ -51,6 +51,15 @@ resolved as (
 {%- endmacro %}
 
 
+{#-
+  Money computed in DOUBLE (revenue and deal size means): rounded to 6 decimals first to drop
+  floating noise, then half-even to cents, as DECIMAL(18,2).
+-#}
+{% macro double_to_cents(expression) -%}
+    cast(round_even(cast(round({{ expression }}, 6) as decimal(38, 6)), 2) as decimal(18, 2))
+{%- endmacro %}
+
+
 {#- First day of the UTC month / quarter of an instant or date, as a DATE (SPEC section 3). -#}
 {% macro month_of(expression) -%}
     cast({{ dbt.date_trunc('month', expression) }} as date)

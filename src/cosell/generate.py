@@ -44,6 +44,7 @@ from cosell.errors import CosellError
 # Planted numbers (documented in docs/generator.md; tests rely on them)
 # ---------------------------------------------------------------------------------------------
 PLANTED_UPLIFT = 0.12  # absolute win-probability gain of a deal supported before close
+PLANTED_SIZE_UPLIFT = 0.8  # relative amount gain of a TREATED deal's versions from its first support on
 CHUNK_DEALS = 200_000  # deals generated and written per chunk
 
 PRODUCT_CATEGORIES = ("PLATFORM", "ANALYTICS", "SECURITY", "INTEGRATION")
@@ -84,7 +85,7 @@ FX_START = (1.0, 1.08, 1.27, 0.0067, 0.66, 0.74, 1.13, 0.74, 0.20, 0.058)
 WIN_BASE = 0.62
 WIN_SEGMENT = (-0.03, 0.02, 0.04, -0.05)  # ENTERPRISE, MID_MARKET, SMB, PUBLIC_SECTOR
 WIN_PRODUCT = (0.00, 0.02, -0.03, 0.01)  # PLATFORM, ANALYTICS, SECURITY, INTEGRATION
-WIN_PER_AMOUNT_BAND = -0.055  # per band A..E (0..4)
+WIN_PER_AMOUNT_BAND = -0.075  # per band A..E (0..4)
 WIN_PER_COMPLEXITY_BAND = -0.09  # per band LOW, MEDIUM, HIGH (0..2)
 WIN_PER_COMPETITIVE = -0.07  # GREENFIELD 0, COMPETITIVE_EVAL 1, INCUMBENT_DISPLACEMENT 2
 P0_MIN, P0_MAX = 0.08, 0.85
@@ -94,9 +95,12 @@ REQ_PER_AMOUNT_BAND = 0.45
 REQ_PER_COMPLEXITY_BAND = 0.6
 REQ_PER_COMPETITIVE = 0.5
 REQ_ENTERPRISE = 0.3
+REQ_PER_LOG_CYCLE = 1.2  # per unit of ln(cycle days / 60): deals that live longer get support more often
 SHARE_TREATED, SHARE_UNSUPPORTED = 0.82, 0.12  # of requested deals; the rest: request after close
 
 AMOUNT_BAND_EDGES = (25_000.0, 100_000.0, 250_000.0, 1_000_000.0)
+AMOUNT_SIGMA = 0.9  # log-sd of a deal's USD amount around its segment's median
+AMOUNT_MAX_USD = 2_000_000.0  # amounts are clipped to [1,000, this] USD (before any size effect)
 DAY = 86_400
 HOUR = 3_600
 
@@ -546,8 +550,10 @@ def _chunk(seed: int, ci: int, lo: int, hi: int, days: int, world: _World, fmt: 
     sourced = np.where(rng.random(n) < p_partner_sourced, 0, 1)
     new_logo = rng.random(n) < 0.3
     seg_median = np.array([250_000.0, 80_000.0, 20_000.0, 150_000.0])
-    usd_target = seg_median[world.cust_seg[cust]] * np.exp(rng.normal(0.0, 1.1, n)) * (0.8 + 0.1 * cx)
-    usd_target = np.clip(usd_target, 1_000.0, 40_000_000.0)
+    # The amount depends on the complexity band only (not on complexity within a band), so the
+    # complexity that lengthens a deal's cycle (and draws support) does not confound deal size.
+    usd_target = seg_median[world.cust_seg[cust]] * np.exp(rng.normal(0.0, AMOUNT_SIGMA, n)) * np.array([0.95, 1.1, 1.3])[cxb]
+    usd_target = np.clip(usd_target, 1_000.0, AMOUNT_MAX_USD)
     round_units = rng.random(n) < 0.7
     reg = rng.integers(0, max(int(T * 0.92), 1), n)
     cycle_days = np.clip(np.exp(rng.normal(np.log(30.0 + 8.0 * cx), 0.45)), 20.0, 365.0)
@@ -558,14 +564,16 @@ def _chunk(seed: int, ci: int, lo: int, hi: int, days: int, world: _World, fmt: 
     u_win = rng.random(n)
 
     def money(idx):
-        """Local amount (cents) at the registration rate, and the amount band SPEC section 3 derives."""
+        """Local amount (cents) at the registration rate, and its baseline_amount_band (SPEC 8.1).
+
+        The band is the warehouse's: the baseline amount at the rate in force on the registered
+        date. It drives the win probability and the assignment (the deal before any support).
+        """
         cur = world_cur[world.cust_ctry[cust[idx]]]
         rate_reg = world.rate_ff[cur, np.minimum(reg[idx] // DAY, days - 1)]
         local = usd_target[idx] / rate_reg
         cents = np.where(round_units[idx], np.round(local) * 100, np.round(local * 100)).astype(np.int64)
-        tc = reg[idx] + cycle[idx]
-        ref_day = np.where(tc < T, tc // DAY, reg[idx] // DAY)
-        usd = cents / 100.0 * world.rate_ff[cur, np.minimum(ref_day, days - 1)]
+        usd = cents / 100.0 * rate_reg
         return cur, cents, np.searchsorted(AMOUNT_BAND_EDGES, usd, side="right")
 
     world_cur = np.array([CURRENCIES.index(c[2]) for c in COUNTRIES])
@@ -579,6 +587,7 @@ def _chunk(seed: int, ci: int, lo: int, hi: int, days: int, world: _World, fmt: 
         + REQ_PER_COMPLEXITY_BAND * cxb
         + REQ_PER_COMPETITIVE * comp
         + REQ_ENTERPRISE * (seg == 0)
+        + REQ_PER_LOG_CYCLE * np.log(cycle_days / 60.0)
         + world.partner_req[partner]
     )
     requested = ~direct & (u_req < _sigmoid(logit))
@@ -620,7 +629,11 @@ def _chunk(seed: int, ci: int, lo: int, hi: int, days: int, world: _World, fmt: 
     emit = np.zeros((n, 7), dtype=bool)
     emit[:, 0] = True
     steps = np.arange(1, 5)
-    emit[:, 1:5] = (steps > s0[:, None]) & (steps <= last_stage[:, None]) & (rng.random((n, 4)) < 0.55)
+    # Stages up to the last one reached show with probability 0.55 (skipped in the extract); the
+    # stage a lost deal dies at always shows, so deals visibly die at every stage.
+    emit[:, 1:5] = (steps > s0[:, None]) & (steps <= last_stage[:, None]) & (
+        (rng.random((n, 4)) < 0.55) | (~won[:, None] & (steps == last_stage[:, None]))
+    )
     emit[:, 5] = True
     emit[:, :6] &= times[:, :6] < T
     last_slot = 5 - np.argmax(emit[:, 5::-1], axis=1)
@@ -632,59 +645,6 @@ def _chunk(seed: int, ci: int, lo: int, hi: int, days: int, world: _World, fmt: 
     expected_close = (reg + cycle * rng.uniform(0.7, 1.3, n)).astype(np.int64) // DAY
     no_expected = rng.random(n) < 0.1
     visible_stage = np.where(emit[:, :6], stage[:, :6], -1)  # for stage_at_request
-
-    d_idx, d_slot = np.nonzero(emit)
-    d_time = times[d_idx, d_slot]
-    d_stage = stage[d_idx, d_slot]
-    d_closed = d_stage >= 5
-    d_folder = _late(rng, d_time // DAY, days)
-    order = np.lexsort((d_slot, d_idx, d_time, d_folder))
-    d_idx, d_slot, d_time, d_stage, d_closed, d_folder = (
-        a[order] for a in (d_idx, d_slot, d_time, d_stage, d_closed, d_folder)
-    )
-    c = cust[d_idx]
-    cname = (c * 7919 + 13) % (len(_ADJ) * len(_NOUN) * len(_CUST_SUFFIX))
-    is_market = motion[d_idx] == 2
-    deal_cols = {
-        "deal_id": fmt.ident("D", gid[d_idx], world.dwidth),
-        "partner_id": fmt.ident("P", partner[d_idx] + 1, world.pwidth, null=direct[d_idx]),
-        "customer_id": fmt.ident("C", c + 1, world.cwidth),
-        "customer_name": fmt.join(
-            fmt.join(fmt.enum(_ADJ, cname % len(_ADJ)), fmt.enum(_NOUN, cname // len(_ADJ) % len(_NOUN)), sep=" "),
-            fmt.enum(_CUST_SUFFIX_TEXT, cname // len(_ADJ) // len(_NOUN)),
-        ),
-        "customer_segment": fmt.enum(SEGMENTS, world.cust_seg[c]),
-        "industry": fmt.enum(INDUSTRIES, world.cust_ind[c]),
-        "country": fmt.enum(tuple(x[0] for x in COUNTRIES), world.cust_ctry[c]),
-        "product_category": fmt.enum(PRODUCT_CATEGORIES, prod[d_idx]),
-        "motion": fmt.enum(MOTIONS, motion[d_idx]),
-        "marketplace": fmt.enum(MARKETPLACES, marketplace[d_idx], null=~is_market),
-        "sourced_by": fmt.enum(SOURCED_BY, sourced[d_idx]),
-        "is_new_logo": fmt.flag(new_logo[d_idx]),
-        "competitive_situation": fmt.enum(COMPETITIVE_SITUATIONS, comp[d_idx]),
-        "complexity": fmt.num(cx[d_idx]),
-        "stakeholder_level": fmt.enum(STAKEHOLDER_LEVELS, stake[d_idx]),
-        "stage": fmt.enum(STAGES, d_stage),
-        "amount": fmt.money(cents[d_idx]),
-        "currency": fmt.enum(CURRENCIES, cur[d_idx]),
-        "registered_at": fmt.ts(reg[d_idx]),
-        "expected_close_on": fmt.date(expected_close[d_idx], null=no_expected[d_idx]),
-        "closed_at": fmt.ts(tc[d_idx], null=~d_closed),
-        "updated_at": fmt.ts(d_time),
-        "is_deleted": fmt.flag(d_slot == 6),
-    }
-    stem = f"part-{ci:05d}"
-    for day, a, b in _split_by_day(d_folder):
-        fmt_kind = w.file_format("deals", day)
-        part = _slice(deal_cols, a, b)
-        if day % 31 == 13:
-            # a delivery with fat-finger amounts, then a corrected re-send (same updated_at, later name)
-            wrong = rng.random(b - a) < 0.05
-            bad_cents = np.where(wrong, cents[d_idx[a:b]] * 10, cents[d_idx[a:b]])
-            w.write("deals", day, stem, dict(part, amount=fmt.money(bad_cents)), fmt_kind)
-            w.write("deals", day, f"{stem}_resent", part, fmt_kind)
-        else:
-            w.write("deals", day, stem, part, fmt_kind)
 
     # --- engagement requests: up to 3 per requested deal --------------------------------------
     nreq = np.where(requested, 1 + (rng.random(n) < 0.3) + (rng.random(n) < 0.1), 0)
@@ -724,6 +684,71 @@ def _chunk(seed: int, ci: int, lo: int, hi: int, days: int, world: _World, fmt: 
     vendor_res = rng.integers(1, 2_500, m)
     # the deal's stage when the request was made: its latest visible version at requested_at
     r_stage = np.where(times[r_deal, :6] <= r_time[:, None], visible_stage[r_deal], -1).max(axis=1, initial=0)
+
+    # --- planted size effect: from the first support on, a TREATED deal's amount is larger ------
+    support_at = np.full(n, np.iinfo(np.int64).max)
+    first_request = (r_k == 0) & (category[r_deal] == 1)
+    support_at[r_deal[first_request]] = decide_time[first_request]  # before the close (see docs)
+    grown_cents = np.where(
+        round_units,
+        np.round(cents * (1.0 + PLANTED_SIZE_UPLIFT) / 100.0) * 100,
+        np.round(cents * (1.0 + PLANTED_SIZE_UPLIFT)),
+    ).astype(np.int64)
+
+    d_idx, d_slot = np.nonzero(emit)
+    d_time = times[d_idx, d_slot]
+    d_stage = stage[d_idx, d_slot]
+    d_closed = d_stage >= 5
+    d_cents = np.where(d_time >= support_at[d_idx], grown_cents[d_idx], cents[d_idx])
+    d_folder = _late(rng, d_time // DAY, days)
+    order = np.lexsort((d_slot, d_idx, d_time, d_folder))
+    d_idx, d_slot, d_time, d_stage, d_closed, d_folder, d_cents = (
+        a[order] for a in (d_idx, d_slot, d_time, d_stage, d_closed, d_folder, d_cents)
+    )
+    c = cust[d_idx]
+    cname = (c * 7919 + 13) % (len(_ADJ) * len(_NOUN) * len(_CUST_SUFFIX))
+    is_market = motion[d_idx] == 2
+    deal_cols = {
+        "deal_id": fmt.ident("D", gid[d_idx], world.dwidth),
+        "partner_id": fmt.ident("P", partner[d_idx] + 1, world.pwidth, null=direct[d_idx]),
+        "customer_id": fmt.ident("C", c + 1, world.cwidth),
+        "customer_name": fmt.join(
+            fmt.join(fmt.enum(_ADJ, cname % len(_ADJ)), fmt.enum(_NOUN, cname // len(_ADJ) % len(_NOUN)), sep=" "),
+            fmt.enum(_CUST_SUFFIX_TEXT, cname // len(_ADJ) // len(_NOUN)),
+        ),
+        "customer_segment": fmt.enum(SEGMENTS, world.cust_seg[c]),
+        "industry": fmt.enum(INDUSTRIES, world.cust_ind[c]),
+        "country": fmt.enum(tuple(x[0] for x in COUNTRIES), world.cust_ctry[c]),
+        "product_category": fmt.enum(PRODUCT_CATEGORIES, prod[d_idx]),
+        "motion": fmt.enum(MOTIONS, motion[d_idx]),
+        "marketplace": fmt.enum(MARKETPLACES, marketplace[d_idx], null=~is_market),
+        "sourced_by": fmt.enum(SOURCED_BY, sourced[d_idx]),
+        "is_new_logo": fmt.flag(new_logo[d_idx]),
+        "competitive_situation": fmt.enum(COMPETITIVE_SITUATIONS, comp[d_idx]),
+        "complexity": fmt.num(cx[d_idx]),
+        "stakeholder_level": fmt.enum(STAKEHOLDER_LEVELS, stake[d_idx]),
+        "stage": fmt.enum(STAGES, d_stage),
+        "amount": fmt.money(d_cents),
+        "currency": fmt.enum(CURRENCIES, cur[d_idx]),
+        "registered_at": fmt.ts(reg[d_idx]),
+        "expected_close_on": fmt.date(expected_close[d_idx], null=no_expected[d_idx]),
+        "closed_at": fmt.ts(tc[d_idx], null=~d_closed),
+        "updated_at": fmt.ts(d_time),
+        "is_deleted": fmt.flag(d_slot == 6),
+    }
+    stem = f"part-{ci:05d}"
+    for day, a, b in _split_by_day(d_folder):
+        fmt_kind = w.file_format("deals", day)
+        part = _slice(deal_cols, a, b)
+        if day % 31 == 13:
+            # a delivery with fat-finger amounts, then a corrected re-send (same updated_at, later name)
+            wrong = rng.random(b - a) < 0.05
+            bad_cents = np.where(wrong, d_cents[a:b] * 10, d_cents[a:b])
+            w.write("deals", day, stem, dict(part, amount=fmt.money(bad_cents)), fmt_kind)
+            w.write("deals", day, f"{stem}_resent", part, fmt_kind)
+        else:
+            w.write("deals", day, stem, part, fmt_kind)
+
 
     v_n = np.where(decision == 0, 1, np.where(completes, 3, 2))
     e_req = np.repeat(np.arange(m), v_n)

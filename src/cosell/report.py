@@ -34,6 +34,8 @@ VIOLATION_ORDER = (
     "OFF_PLAN_CONTACT",
     "DIRECT_PIPELINE_AFTER_COSELL",
 )
+COMPLEXITY_ORDER = ("LOW", "MEDIUM", "HIGH")
+PARTICIPATION_ORDER = ("ABOVE_AVERAGE", "BELOW_AVERAGE")
 RULE_ORDER = ("COSELL_ACCELERATOR", "CAP_ADJUSTMENT", "PIPELINE_CONTRIBUTION", "NEW_LOGO_BONUS")
 # A fixed qualitative palette so a category keeps its colour whatever the data (plotly's default).
 PALETTE = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880", "#ff97ff", "#fecb52")
@@ -472,6 +474,124 @@ def payout_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | None]
     return fig, None
 
 
+def request_volume_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | None]:
+    table = "marts.mart_request_volume"
+    why = _missing(con, table, ("requested_month", "complexity_band", "requests", "supported_requests"))
+    if why:
+        return _note_figure(why), why
+    rows = con.execute(
+        f"""
+        SELECT strftime(requested_month, '%Y-%m'), coalesce(complexity_band, 'unknown'),
+               sum(requests)::BIGINT, sum(supported_requests)::BIGINT
+        FROM {table} WHERE requested_month IS NOT NULL GROUP BY ALL ORDER BY 1, 2
+        """
+    ).fetchall()
+    if not rows:
+        why = f"{table} has no requests yet"
+        return _note_figure(why), why
+    months = sorted({r[0] for r in rows})
+    by_band: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+    for month, band, requests, supported in rows:
+        by_band[band][month] = (requests, supported)
+    fig = go.Figure()
+    for i, band in enumerate(_ordered(by_band, COMPLEXITY_ORDER)):
+        points = by_band[band]
+        fig.add_trace(
+            go.Bar(
+                name=band,
+                x=months,
+                y=[points.get(m, (0, 0))[0] for m in months],
+                customdata=[points.get(m, (0, 0))[1] for m in months],
+                marker_color=_color(i),
+                hovertemplate="%{x} " + band + ": %{y} requests (%{customdata} supported)<extra></extra>",
+            )
+        )
+    _base_layout(fig, barmode="stack")
+    _month_axis(fig, months, "requested month")
+    fig.update_yaxes(title_text="requests", rangemode="tozero")
+    return fig, None
+
+
+def new_logo_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | None]:
+    table = "marts.mart_new_logo_by_participation"
+    why = _missing(con, table, ("quarter", "participation_level", "partners", "new_logo_deals_won"))
+    if why:
+        return _note_figure(why), why
+    rows = con.execute(
+        f"""
+        SELECT strftime(quarter, '%Y-%m'), participation_level, sum(partners)::BIGINT, sum(new_logo_deals_won)::BIGINT
+        FROM {table} WHERE quarter IS NOT NULL GROUP BY ALL HAVING sum(partners) > 0 ORDER BY 1, 2
+        """
+    ).fetchall()
+    if not rows:
+        why = f"{table} has no partner with a registered deal yet"
+        return _note_figure(why), why
+    quarters = sorted({r[0] for r in rows})
+    by_level: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+    for quarter, level, partners, wins in rows:
+        by_level[level][quarter] = (partners, wins)
+    fig = go.Figure()
+    for i, level in enumerate(_ordered(by_level, PARTICIPATION_ORDER)):
+        points = by_level[level]
+        shown = [q for q in quarters if q in points]
+        fig.add_trace(
+            go.Bar(
+                name=level,
+                x=shown,
+                y=[points[q][1] / points[q][0] for q in shown],
+                customdata=[[points[q][1], points[q][0]] for q in shown],
+                marker_color=_color(i),
+                hovertemplate="%{x} " + level + ": %{y:.2f} new-logo wins per partner "
+                "(%{customdata[0]} wins, %{customdata[1]} partners)<extra></extra>",
+            )
+        )
+    _base_layout(fig, barmode="group")
+    _month_axis(fig, quarters, "quarter (first month)")
+    fig.update_yaxes(title_text="new-logo wins per partner", rangemode="tozero")
+    return fig, None
+
+
+def registration_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | None]:
+    table = "marts.mart_registration_trend"
+    why = _missing(con, table, ("registered_month", "is_cosell_participant", "deals_registered", "partners"))
+    if why:
+        return _note_figure(why), why
+    rows = con.execute(
+        f"""
+        SELECT strftime(registered_month, '%Y-%m'), is_cosell_participant, sum(deals_registered)::BIGINT,
+               sum(partners)::BIGINT
+        FROM {table} WHERE registered_month IS NOT NULL AND is_cosell_participant IS NOT NULL
+        GROUP BY ALL ORDER BY 1, 2
+        """
+    ).fetchall()
+    if not rows:
+        why = f"{table} has no registered deals yet"
+        return _note_figure(why), why
+    months = sorted({r[0] for r in rows})
+    by_group: dict[bool, list] = defaultdict(list)
+    for month, participant, deals, partners in rows:
+        by_group[participant].append((month, deals, partners))
+    fig = go.Figure()
+    for i, participant in enumerate(sorted(by_group, reverse=True)):
+        name = "co-sell participants" if participant else "not yet participants"
+        points = by_group[participant]
+        fig.add_trace(
+            go.Scatter(
+                name=name,
+                x=[p[0] for p in points],
+                y=[p[1] for p in points],
+                customdata=[p[2] for p in points],
+                mode="lines+markers",
+                line=dict(color=_color(i)),
+                hovertemplate="%{x} " + name + ": %{y} deals registered (%{customdata} partners)<extra></extra>",
+            )
+        )
+    _base_layout(fig)
+    _month_axis(fig, months, "registered month")
+    fig.update_yaxes(title_text="deals registered", rangemode="tozero")
+    return fig, None
+
+
 # ---------------------------------------------------------------- page
 
 CHARTS: tuple[tuple[str, str, str], ...] = (
@@ -490,6 +610,14 @@ CHARTS: tuple[tuple[str, str, str], ...] = (
      "that first support and partner type; only cohorts whose window has closed."),
     ("chart-roe", "Rules-of-engagement violations",
      "Violations per month of occurrence, by rule broken (an activity can break several rules)."),
+    ("chart-request-volume", "Co-sell request volume",
+     "Co-sell requests per month requested, stacked by the deal's complexity band (hover: how many were supported)."),
+    ("chart-new-logo", "New-logo wins by co-sell participation",
+     "Won new-logo deals per partner in each quarter, for partners whose share of co-sell supported deals among "
+     "the deals they registered that quarter is above versus at or below the quarter's average."),
+    ("chart-registration", "Deal registrations by co-sell participation",
+     "Partner deals registered per month by partners that already had supported co-sell help before the month "
+     "began, against those that had not yet."),
     ("chart-payouts", "Partner payouts by rule",
      "Payout line amounts summed by payout period and rule (CAP_ADJUSTMENT lines are negative); the diamond is the "
      "period's net total. MDF allocations are not payouts and are not shown."),
@@ -500,6 +628,9 @@ BUILDERS: dict[str, Callable] = {
     "chart-uplift": uplift_chart,
     "chart-repeat": repeat_chart,
     "chart-roe": roe_chart,
+    "chart-request-volume": request_volume_chart,
+    "chart-new-logo": new_logo_chart,
+    "chart-registration": registration_chart,
     "chart-payouts": payout_chart,
 }
 

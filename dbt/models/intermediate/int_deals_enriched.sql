@@ -8,7 +8,8 @@
 }}
 
 -- Live partner deals (motion <> DIRECT) with partner attributes (current state), the
--- derived fields of SPEC section 3, co-sell support, eligibility and cohort_group (section 5).
+-- derived fields of SPEC section 3, the baseline attributes (section 8.1), co-sell support,
+-- eligibility and cohort_group (section 5).
 -- Incremental: deals recomputed since the last run in int_deals_converted or
 -- int_deals_stage_reached, deals of partners with a version landed since, and deals whose
 -- support no longer matches int_deals_support_aggregated (compared, not tracked, so a
@@ -84,11 +85,7 @@ joined as (
         deals.is_new_logo,
         deals.competitive_situation,
         deals.complexity,
-        case
-            when deals.complexity <= 2 then 'LOW'
-            when deals.complexity = 3 then 'MEDIUM'
-            else 'HIGH'
-        end as complexity_band,
+        {{ complexity_band('deals.complexity') }} as complexity_band,
         deals.stakeholder_level,
         deals.stage,
         deals.stage in ('CLOSED_WON', 'CLOSED_LOST') as is_closed,
@@ -99,14 +96,18 @@ joined as (
         deals.fx_rate_date,
         deals.usd_per_unit,
         deals.amount_usd,
-        case
-            when deals.amount_usd is null then null
-            when deals.amount_usd < 25000 then 'A_LT_25K'
-            when deals.amount_usd < 100000 then 'B_25K_100K'
-            when deals.amount_usd < 250000 then 'C_100K_250K'
-            when deals.amount_usd < 1000000 then 'D_250K_1M'
-            else 'E_GE_1M'
-        end as amount_band,
+        {{ amount_band('deals.amount_usd') }} as amount_band,
+        deals.baseline_amount,
+        deals.baseline_currency,
+        deals.baseline_fx_reference_date,
+        deals.baseline_usd_per_unit,
+        deals.baseline_amount_usd,
+        {{ amount_band('deals.baseline_amount_usd') }} as baseline_amount_band,
+        deals.baseline_complexity,
+        {{ complexity_band('deals.baseline_complexity') }} as baseline_complexity_band,
+        deals.baseline_competitive_situation,
+        deals.baseline_product_category,
+        deals.baseline_customer_segment,
         deals.registered_at,
         {{ month_of('deals.registered_at') }} as registered_month,
         deals.expected_close_on,

@@ -9,7 +9,8 @@
 
 -- When each deal first reached each stage of the order (SPEC section 3): the earliest
 -- updated_at of its landed versions whose stage is that stage or later. CLOSED_LOST is
--- outside the order and never counts as later; closed_lost_at is when it was first lost.
+-- outside the order and never counts as later; closed_lost_at is when it was first lost;
+-- highest_stage_rank is the rank of the latest stage of the order it reached (0: none).
 -- Incremental: deals with a version landed since the last run are recomputed over all
 -- their versions (versions are never removed, so no row ever has to go).
 
@@ -18,15 +19,7 @@ with versions as (
         deal_id,
         stage,
         updated_at,
-        case stage
-            when 'PROSPECT' then 1
-            when 'QUALIFIED' then 2
-            when 'TECHNICAL_VALIDATION' then 3
-            when 'BUSINESS_VALIDATION' then 4
-            when 'COMMITTED' then 5
-            when 'CLOSED_WON' then 6
-            else 0
-        end as stage_rank
+        {{ stage_rank('stage') }} as stage_rank
     from {{ ref('stg_raw__deal_versions') }}
     {% if is_incremental() %}
     where deal_id in (
@@ -45,7 +38,8 @@ reached as (
         min(case when stage_rank >= 4 then updated_at end) as business_validation_at,
         min(case when stage_rank >= 5 then updated_at end) as committed_at,
         min(case when stage_rank >= 6 then updated_at end) as closed_won_at,
-        min(case when stage = 'CLOSED_LOST' then updated_at end) as closed_lost_at
+        min(case when stage = 'CLOSED_LOST' then updated_at end) as closed_lost_at,
+        max(stage_rank) as highest_stage_rank
     from versions
     group by deal_id
 )

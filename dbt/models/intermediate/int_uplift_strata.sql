@@ -1,6 +1,7 @@
--- Strata of the coarsened exact matching (SPEC section 5) within each slice: a stratum is
--- (amount_band, complexity_band, competitive_situation, product_category, customer_segment);
--- it is matched when it holds at least one TREATED and one CONTROL deal.
+-- Strata of the coarsened exact matching (SPEC sections 5 and 8.1) within each slice: a
+-- stratum is (amount_band, complexity_band, competitive_situation, product_category,
+-- customer_segment) of the deal's baseline version; it is matched when it holds at least one
+-- TREATED and one CONTROL deal. The won pipeline per group feeds the deal size columns (8.4).
 
 with members as (
     select * from {{ ref('int_cohort_slices') }}
@@ -24,7 +25,9 @@ strata as (
         sum(case when cohort_group = 'CONTROL' then cycle_days_sum end)
             / nullif(sum(case when cohort_group = 'CONTROL' then cycle_days_count end), 0) as control_mean_cycle_days,
         coalesce(sum(case when cohort_group = 'TREATED' then pipeline_usd end), 0) as treated_pipeline_usd,
-        coalesce(sum(case when cohort_group = 'CONTROL' then pipeline_usd end), 0) as control_pipeline_usd
+        coalesce(sum(case when cohort_group = 'CONTROL' then pipeline_usd end), 0) as control_pipeline_usd,
+        coalesce(sum(case when cohort_group = 'TREATED' then won_pipeline_usd end), 0) as treated_won_pipeline_usd,
+        coalesce(sum(case when cohort_group = 'CONTROL' then won_pipeline_usd end), 0) as control_won_pipeline_usd
     from members
     group by 1, 2, 3, 4, 5, 6, 7
 ),

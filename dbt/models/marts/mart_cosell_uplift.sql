@@ -1,6 +1,7 @@
--- Matched-deal comparison per slice (SPEC section 5): CEM weights w_s = n_T^s / N_T over
--- the slice's matched strata (ATT). Revenue columns: half-even to cents of the value
--- first rounded to 6 decimals (removes floating noise before the cent decision).
+-- Matched-deal comparison per slice (SPEC sections 5 and 8): CEM weights w_s = n_T^s / N_T
+-- over the slice's matched strata (ATT), the interval of section 8.3 and the deal size of
+-- section 8.4. Money columns: the exact-in-DOUBLE value first rounded to 6 decimals (removes
+-- floating noise before the cent decision), then half-even to cents.
 
 with all_strata as (
     select * from {{ ref('int_uplift_strata') }}
@@ -21,7 +22,10 @@ slice_totals as (
         slice_value,
         sum(treated_deals) as matched_treated_deals,
         sum(control_deals) as matched_control_deals,
-        count(*) as matched_strata
+        count(*) as matched_strata,
+        -- pbar_G: the group's pooled win rate over the slice's matched strata (section 8.3).
+        cast(sum(treated_wins) as double) / sum(treated_deals) as pooled_treated_win_rate,
+        cast(sum(control_wins) as double) / sum(control_deals) as pooled_control_win_rate
     from strata
     group by 1, 2
 ),
@@ -29,7 +33,16 @@ slice_totals as (
 weighted as (
     select
         strata.*,
-        cast(strata.treated_deals as double) / slice_totals.matched_treated_deals as weight
+        cast(strata.treated_deals as double) / slice_totals.matched_treated_deals as weight,
+        -- v_G^s: p(1 - p) / (n - 1) for n >= 2 (unbiased), pbar (1 - pbar) for a one-deal group.
+        case
+            when strata.treated_deals >= 2 then strata.p_treated * (1 - strata.p_treated) / (strata.treated_deals - 1)
+            else slice_totals.pooled_treated_win_rate * (1 - slice_totals.pooled_treated_win_rate)
+        end as treated_variance,
+        case
+            when strata.control_deals >= 2 then strata.p_control * (1 - strata.p_control) / (strata.control_deals - 1)
+            else slice_totals.pooled_control_win_rate * (1 - slice_totals.pooled_control_win_rate)
+        end as control_variance
     from strata
     inner join slice_totals
         on strata.slice_type = slice_totals.slice_type
@@ -42,16 +55,28 @@ matched as (
         slice_value,
         sum(weight * p_treated) as treated_win_rate,
         sum(weight * p_control) as control_win_rate,
-        sqrt(sum(
-            weight * weight * (
-                p_treated * (1 - p_treated) / treated_deals
-                + p_control * (1 - p_control) / control_deals
-            )
-        )) as uplift_standard_error,
+        sqrt(sum(weight * weight * (treated_variance + control_variance))) as uplift_standard_error,
         sum(weight * (treated_mean_cycle_days - control_mean_cycle_days)) as cycle_days_uplift,
         sum((p_treated - p_control) * cast(treated_pipeline_usd as double)) as incremental_revenue_usd,
         sum((p_treated - p_control) * cast(control_pipeline_usd as double)) as opportunity_revenue_usd
     from weighted
+    group by 1, 2
+),
+
+won_matched as (
+    -- Section 8.4: matched strata with at least one won TREATED and one won CONTROL deal;
+    -- v_s = won TREATED in s / won TREATED in all of them, so sum v_s a_T^s is the plain mean
+    -- amount_usd of the won TREATED deals of these strata.
+    select
+        slice_type,
+        slice_value,
+        sum(treated_wins) as won_matched_treated_deals,
+        sum(control_wins) as won_matched_control_deals,
+        cast(sum(treated_won_pipeline_usd) as double) / sum(treated_wins) as treated_avg_won_usd,
+        sum(treated_wins * (cast(control_won_pipeline_usd as double) / control_wins)) / sum(treated_wins)
+            as control_avg_won_usd
+    from strata
+    where treated_wins > 0 and control_wins > 0
     group by 1, 2
 ),
 
@@ -95,10 +120,13 @@ final as (
         {{ round_rate('naive.naive_control_win_rate') }} as naive_control_win_rate,
         {{ round_rate('naive.naive_treated_win_rate - naive.naive_control_win_rate') }} as naive_win_rate_uplift,
         {{ round_rate('matched.cycle_days_uplift') }} as cycle_days_uplift,
-        cast(round_even(cast(round(matched.incremental_revenue_usd, 6) as decimal(38, 6)), 2) as decimal(18, 2))
-            as incremental_revenue_usd,
-        cast(round_even(cast(round(matched.opportunity_revenue_usd, 6) as decimal(38, 6)), 2) as decimal(18, 2))
-            as opportunity_revenue_usd,
+        {{ double_to_cents('matched.incremental_revenue_usd') }} as incremental_revenue_usd,
+        {{ double_to_cents('matched.opportunity_revenue_usd') }} as opportunity_revenue_usd,
+        coalesce(won_matched.won_matched_treated_deals, 0) as won_matched_treated_deals,
+        coalesce(won_matched.won_matched_control_deals, 0) as won_matched_control_deals,
+        {{ double_to_cents('won_matched.treated_avg_won_usd') }} as treated_avg_won_usd,
+        {{ double_to_cents('won_matched.control_avg_won_usd') }} as control_avg_won_usd,
+        {{ double_to_cents('won_matched.treated_avg_won_usd - won_matched.control_avg_won_usd') }} as deal_size_uplift_usd,
         as_of.as_of_date
     from naive
     cross join as_of
@@ -108,6 +136,9 @@ final as (
     left join matched
         on naive.slice_type = matched.slice_type
         and naive.slice_value = matched.slice_value
+    left join won_matched
+        on naive.slice_type = won_matched.slice_type
+        and naive.slice_value = won_matched.slice_value
     where naive.treated_deals > 0
 )
 

@@ -5,8 +5,10 @@
     )
 }}
 
--- Every landed version of every deal (history for "stage reached", SPEC section 3).
--- Append-only: a load is read once, after the last _load_id already here.
+-- Every landed version of every deal: history for "stage reached" (SPEC section 3) and the
+-- baseline version with its stratum attributes (SPEC section 8.1).
+-- Append-only: a load is read once, after the last _load_id already here (after adding a
+-- column here, run `cosell build --full-refresh`: rows already appended keep it null).
 
 with source as (
     select * from {{ source('raw', 'deals') }}
@@ -19,6 +21,12 @@ renamed as (
     select
         cast(deal_id as varchar) as deal_id,
         cast(stage as varchar) as stage,
+        cast(amount as decimal(18, 2)) as amount,
+        cast(currency as varchar) as currency,
+        cast(complexity as integer) as complexity,
+        cast(competitive_situation as varchar) as competitive_situation,
+        cast(product_category as varchar) as product_category,
+        cast(customer_segment as varchar) as customer_segment,
         cast(updated_at as timestamp) as updated_at,
         cast(is_deleted as boolean) as is_deleted,
         cast(_business_date as date) as _business_date,
