@@ -249,7 +249,7 @@ def _check_column(df: pd.DataFrame, col) -> None:
         if col.low is not None:
             assert (number >= col.low).all(), col.name
         if col.high is not None:
-            assert (number <= col.high).all(), col.name
+            assert (number <= float(col.high)).all(), col.name
 
 
 def test_every_row_follows_the_contract(small):
