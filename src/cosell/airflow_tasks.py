@@ -245,6 +245,7 @@ def land_extracts(business_date: str) -> dict[str, Any]:
         "load_id": summary.load_id,
         "as_of_date": summary.as_of_date.isoformat() if summary.as_of_date else None,
         "summary": summary.describe(),
+        "warnings": list(summary.warnings),
     }
 
 
@@ -267,10 +268,13 @@ def publish_marts() -> dict[str, Any]:
 
     summary = publish(settings())
     log.info("%s", summary.describe())
+    for warning in summary.warnings:
+        log.warning("%s", warning)
     return {
         "path": str(summary.path),
         "as_of_date": summary.as_of_date.isoformat() if summary.as_of_date else None,
         "summary": summary.describe(),
+        "warnings": list(summary.warnings),
     }
 
 
@@ -337,6 +341,8 @@ def run_payouts(period: str) -> dict[str, Any]:
     current = settings()
     summary = run_period(period, payouts_dir(current), current)
     log.info("%s", summary.describe())
+    for warning in summary.warnings:
+        log.warning("%s", warning)
     return {
         "period": summary.period,
         "status": summary.status,
@@ -344,6 +350,7 @@ def run_payouts(period: str) -> dict[str, Any]:
         "lines": summary.lines,
         "total_usd": str(summary.total_usd),
         "summary": summary.describe(),
+        "warnings": list(summary.warnings),
     }
 
 

@@ -116,7 +116,10 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> str:
         from cosell.payouts import lifecycle
 
         if args.payouts_command == "run":
-            return lifecycle.run_period(args.period, args.out, settings).describe()
+            summary = lifecycle.run_period(args.period, args.out, settings)
+            for warning in summary.warnings:
+                print(f"cosell: warning: {warning}", file=sys.stderr)
+            return summary.describe()
         return lifecycle.approve_period(args.period, args.out, settings, approved_by=args.by).describe()
     if args.command == "demo":
         from cosell.airflow_demo import airflow_demo

@@ -25,7 +25,6 @@ from cosell.payouts import ledger
 from cosell.payouts.engine import EngineOutput, run_engine
 from cosell.payouts.plans import Plan, load_plans, plan_for
 from cosell.payouts.rules import ZERO, Period, money_text, parse_period, rule_order
-from cosell.payouts.statements import render_statement, statement_name
 
 APPROVALS_DDL = """
 create schema if not exists payouts;
@@ -52,6 +51,7 @@ class RunSummary:
     partners: int
     total_usd: Decimal
     plan_id: str
+    warnings: tuple[str, ...] = ()  # one line each; the command line prints them on stderr
 
     def describe(self) -> str:
         if self.status == "UNCHANGED":
@@ -83,29 +83,39 @@ class ApprovalSummary:
 def render_period(plan: Plan, output: EngineOutput) -> dict[str, bytes]:
     """Every file of a DRAFT period, name -> bytes, manifest last."""
     result = output.result
-    as_of = output.as_of_date.isoformat() if output.as_of_date else None
-    contents: dict[str, bytes] = {
-        F.LINES_CSV: F.render_csv(F.LINE_COLUMNS, map(F.line_record, result.lines)),
-        F.SUMMARY_CSV: F.render_csv(F.SUMMARY_COLUMNS, map(F.summary_record, result.summaries)),
-        F.MDF_CSV: F.render_csv(F.MDF_COLUMNS, map(F.mdf_record, result.mdf)),
-        F.workbook_name(result.period.label): F.render_workbook(result),
-    }
-    rows = {F.LINES_CSV: len(result.lines), F.SUMMARY_CSV: len(result.summaries), F.MDF_CSV: len(result.mdf),
-            F.workbook_name(result.period.label): len(result.lines)}
-    mdf = {row.partner_id: row for row in result.mdf}
-    lines_of: dict[str, list] = {}
-    for line in result.lines:
-        lines_of.setdefault(line.partner_id, []).append(line)
-    for summary in result.summaries:
-        lines = lines_of.get(summary.partner_id, [])
-        name = statement_name(summary.partner_id)
-        if name in contents:
-            raise CosellError(f"partner ids {summary.partner_id!r} and another map to the same statement file {name}")
-        contents[name] = render_statement(summary, lines, mdf.get(summary.partner_id), plan.plan_id, as_of)
-        rows[name] = len(lines)
-    files = {name: F.file_entry(content, rows[name]) for name, content in contents.items()}
-    contents[F.MANIFEST] = F.render_json(F.period_manifest(result, plan, output.as_of_date, files))
+    records = F.period_records(result)
+    contents = {name: F.render_csv(columns, records[name])
+                for name, columns in ((F.LINES_CSV, F.LINE_COLUMNS), (F.SUMMARY_CSV, F.SUMMARY_COLUMNS),
+                                      (F.MDF_CSV, F.MDF_COLUMNS))}
+    files = {name: F.file_entry(content, len(records[name])) for name, content in contents.items()}
+    draft = F.period_manifest(result, plan, output.as_of_date, {})
+    for name, (content, rows) in F.render_documents(records, draft).items():
+        contents[name] = content
+        files[name] = F.file_entry(content, rows)
+    contents[F.MANIFEST] = F.render_json(dict(draft, files=files))
     return contents
+
+
+def run_warnings(period: Period, output: EngineOutput, plan_id: str) -> tuple[str, ...]:
+    """What a person running a period should know before reading its files (pure)."""
+    as_of = output.as_of_date
+    warnings = []
+    if as_of is None or as_of < period.last_day:
+        warnings.append(
+            f"period {period.label} had not ended by the warehouse as_of_date {as_of or 'unknown'}: the DRAFT is a "
+            f"preview, its amounts will change and it cannot be approved before data through {period.last_day} is in"
+        )
+    if output.deals_in_period == 0:
+        warnings.append(
+            f"period {period.label} has no partner deals in the warehouse (none registered, closed or in technical "
+            f"validation in it): check --period and that its extracts were landed"
+        )
+    elif not output.result.lines:
+        warnings.append(
+            f"period {period.label} has {output.deals_in_period} partner deal(s) but no payout lines: none "
+            f"qualified under plan {plan_id}, every total is 0.00"
+        )
+    return tuple(warnings)
 
 
 def adjustment_rows(issued: dict[str, tuple[dict[str, str], Decimal]], recomputed: list[dict[str, str]],
@@ -310,7 +320,7 @@ def run_period(period: str, out: Path, settings: Settings, plans_dir: Path | Non
             ledger.replace_rows(con, p.label, rows)
             _publish_dir(contents, period_dir)
         return RunSummary(p.label, "DRAFT", period_dir, len(result.lines), len(result.summaries), result.total_usd,
-                          plan.plan_id)
+                          plan.plan_id, run_warnings(p, output, plan.plan_id))
 
     issued, sets = issued_lines(period_dir)
     recorded = _issued_ledger_rows(period_dir, manifest, sets)
@@ -382,10 +392,15 @@ def approve_period(period: str, out: Path, settings: Settings, approved_by: str 
     who = approved_by or _login()
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
     approved = dict(manifest, status="APPROVED", approved_by=who, approved_at=now.isoformat() + "Z")
+    # the workbook and statements say APPROVED (who, when): rendered again from the verified CSVs
+    documents = F.render_documents(F.read_records(period_dir), approved)
+    approved["files"] = dict(manifest.get("files", {}),
+                             **{name: F.file_entry(content, rows) for name, (content, rows) in documents.items()})
     content = F.render_json(approved)
     manifest_path = period_dir / F.MANIFEST
     temp = period_dir / f".{F.MANIFEST}.tmp-{uuid.uuid4().hex[:12]}"
     original = manifest_path.read_bytes()
+    drafts = {name: (period_dir / name).read_bytes() for name in documents}
     con = connect(settings)  # a missing or locked warehouse is a one-line CosellError
     try:
         con.execute(APPROVALS_DDL)
@@ -401,6 +416,7 @@ def approve_period(period: str, out: Path, settings: Settings, approved_by: str 
         approved_rows = ledger.line_rows(F.parse_csv((period_dir / F.LINES_CSV).read_bytes()), ledger.APPROVED,
                                          manifest.get("plan_id"))
         ledger.replace_rows(con, p.label, approved_rows)
+        _replace_files(period_dir, {name: content for name, (content, _) in documents.items()})
         temp.write_bytes(content)
         os.replace(temp, manifest_path)
         _freeze(period_dir, sorted(manifest.get("files", {})) + [F.MANIFEST])
@@ -411,7 +427,7 @@ def approve_period(period: str, out: Path, settings: Settings, approved_by: str 
         except duckdb.Error:
             pass  # no transaction was open
         temp.unlink(missing_ok=True)
-        _restore_draft(period_dir, manifest_path, original, sorted(manifest.get("files", {})))
+        _restore_draft(period_dir, manifest_path, original, sorted(manifest.get("files", {})), drafts)
         if isinstance(error, OSError):
             raise CosellError(f"could not approve {p.label}: {error}") from None
         raise
@@ -420,12 +436,28 @@ def approve_period(period: str, out: Path, settings: Settings, approved_by: str 
     return ApprovalSummary(p.label, period_dir, who, approved["approved_at"], approved["total_usd"])
 
 
-def _restore_draft(period_dir: Path, manifest_path: Path, original: bytes, names: list[str]) -> None:
-    """Undo a half-done approval: writable files and the DRAFT manifest back."""
+def _replace_files(folder: Path, contents: dict[str, bytes]) -> None:
+    """Overwrite each file through a temp file beside it, so none is ever half written."""
+    for name, content in contents.items():
+        path = folder / name
+        temp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
+        try:
+            temp.write_bytes(content)
+            os.replace(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
+
+
+def _restore_draft(period_dir: Path, manifest_path: Path, original: bytes, names: list[str],
+                   drafts: dict[str, bytes]) -> None:
+    """Undo a half-done approval: writable files, the DRAFT documents and the DRAFT manifest back."""
     for name in names + [F.MANIFEST]:
         path = period_dir / name
         if path.exists():
             path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    for name, content in drafts.items():
+        if (period_dir / name).read_bytes() != content:
+            (period_dir / name).write_bytes(content)
     if manifest_path.read_bytes() != original:
         manifest_path.write_bytes(original)
 
