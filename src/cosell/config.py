@@ -12,6 +12,17 @@ EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 PLANS_DIR = PROJECT_ROOT / "payouts" / "plans"
 
 
+# The environment variables Settings reads, with what each sets (`cosell --help` lists them).
+ENVIRONMENT = {
+    "COSELL_HOME": "working folder: warehouse, quarantine, reports, payouts (default: ./work in the project)",
+    "COSELL_WAREHOUSE": "the DuckDB warehouse file (default: $COSELL_HOME/warehouse.duckdb)",
+    "COSELL_PUBLISHED": "the published copy BI reads (default: $COSELL_HOME/published/warehouse.duckdb)",
+    "COSELL_DUCKDB_THREADS": "DuckDB threads (default: the number of CPUs)",
+    "COSELL_DUCKDB_MEMORY_LIMIT": "DuckDB memory limit (default: 4GB)",
+    "COSELL_MAX_REJECT_RATE": "share of rejected rows per feed the raw gate allows (default: 0.01)",
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
