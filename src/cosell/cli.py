@@ -132,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--by", default=None, metavar="NAME", help="who approves (default: the login name)")
 
     command("demo", "sample extracts, then the nightly and payout DAGs in Airflow on the embedded default")
+
+    dash = command("dashboard", "the BI dashboard (Streamlit) over the published copy, on 127.0.0.1")
+    dash.add_argument("--port", type=_positive, default=8501, help="port to serve on")
+    dash.add_argument("--source", type=Path, default=None, metavar="FILE",
+                      help="a published DuckDB file to read instead of $COSELL_PUBLISHED (e.g. the aggregated copy)")
     return parser
 
 
@@ -172,6 +177,10 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> str:
         from cosell.airflow_demo import airflow_demo
 
         return airflow_demo(settings).describe()
+    if args.command == "dashboard":
+        from cosell.dashboard import serve
+
+        serve(args.port, args.source)  # becomes the server process (exec): never returns
     raise AssertionError(args.command)
 
 
