@@ -193,12 +193,72 @@ class AirflowDemoSummary:
         )
 
 
-def airflow_demo(settings: Settings, sample: dict[str, Any] | None = None) -> AirflowDemoSummary:
-    """Sample extracts, then cosell_nightly for the sample's last date, then cosell_payouts."""
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def gate_figures(settings: Settings, stage: str) -> str:
+    """`raw gate: 109 expectations, 0 failed, 2 warnings` from the gate's gate_result.json."""
+    from cosell.gates import docs_dir
+
+    path = docs_dir(settings, stage) / "gate_result.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"{stage} gate: no result"
+    return (f"{stage} gate: {data.get('expectations', '?')} expectations, {len(data.get('failures', []))} failed, "
+            f"{len(data.get('warnings', []))} warnings")
+
+
+def nightly_figures(settings: Settings) -> list[str]:
+    """What a nightly run left: the gates' counts, the published copy, the reports."""
+    import duckdb
+
+    lines = [gate_figures(settings, "raw"), gate_figures(settings, "marts")]
+    try:
+        con = duckdb.connect(str(settings.published), read_only=True)
+        try:
+            tables = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name IN ('marts', 'payouts')"
+                                 ).fetchone()[0]
+            as_of = con.execute("SELECT max(as_of_date) FROM meta.publication").fetchone()[0]
+        finally:
+            con.close()
+        lines.append(f"published {tables} tables as of {as_of} to {settings.published}")
+    except duckdb.Error:
+        lines.append(f"nothing published at {settings.published}")
+    lines.append(f"program report {settings.reports_dir / 'program_report.html'}, dbt docs "
+                 f"{settings.reports_dir / 'dbt_docs' / 'index.html'}")
+    return lines
+
+
+def payout_figures(folder: Path) -> str:
+    """`2026-03 DRAFT: 120 lines for 40 partners, total 1,234.56 USD` from the period's manifest."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"no payout files in {folder}"
+    files = manifest.get("files", {})
+    lines = files.get("payout_lines.csv", {}).get("rows", "?")
+    partners = sum(1 for name in files if name.startswith("statements/"))
+    total = manifest.get("total_usd", "?")
+    shown = f"{float(total):,.2f}" if total not in (None, "?") else "?"
+    return (f"payouts {manifest.get('period')} {manifest.get('status')}: {lines} lines for {partners} partners, "
+            f"total {shown} USD, files in {folder}")
+
+
+def airflow_demo(settings: Settings, sample: dict[str, Any] | None = None,
+                 progress=_say) -> AirflowDemoSummary:
+    """Sample extracts, then cosell_nightly for the sample's last date, then cosell_payouts.
+
+    Each step reports as it ends (`progress`, a line with its figures and time), so a person waiting sees where
+    the demo is; the summary at the end repeats the paths.
+    """
     from cosell.generate import generate
 
     sample = dict(SAMPLE if sample is None else sample)
     inbox = settings.home / "sample_inbox"
+    started = time.monotonic()
+    progress("[1/4] sample extracts ...")
     if inbox.is_dir():
         generated = f"reusing the sample extracts in {inbox} (the generator is deterministic)"
     else:
@@ -206,22 +266,34 @@ def airflow_demo(settings: Settings, sample: dict[str, Any] | None = None) -> Ai
         shutil.rmtree(partial, ignore_errors=True)
         generated = generate(partial, **sample).describe().replace(str(partial), str(inbox))
         partial.rename(inbox)
+    progress(f"[1/4] {generated} ({time.monotonic() - started:.0f}s)")
     business_date = (sample["start"] + dt.timedelta(days=sample["days"] - 1)).isoformat()
     env = airflow_environment(settings, inbox)
+    started = time.monotonic()
+    progress("[2/4] Airflow metadata database, warehouse pool and the dbt manifest Cosmos renders ...")
     prepare_airflow(env)
+    progress(f"[2/4] Airflow ready in {env['AIRFLOW_HOME']} ({time.monotonic() - started:.0f}s)")
 
     logical = dt.datetime.fromisoformat(business_date).replace(tzinfo=dt.UTC) + dt.timedelta(days=1, hours=2)
+    progress(f"[3/4] {NIGHTLY_DAG} for business date {business_date}: land, gate, dbt build (a task per model), "
+             f"gate, publish, reports (a few minutes) ...")
     nightly = run_dag(env, NIGHTLY_DAG, business_date=business_date, logical_date=logical)
+    progress(f"[3/4] {nightly.describe()}")
+    for line in nightly_figures(settings):
+        progress(f"      {line}")
     if nightly.state != "success":
         failed = sorted(t for t, s in nightly.tasks.items() if s in ("failed", "upstream_failed"))
         raise CosellError(
             f"{NIGHTLY_DAG} {business_date} ended {nightly.state} (failed: {', '.join(failed)}); "
             f"see {settings.reports_dir / 'failures'} and {Path(env['AIRFLOW_HOME']) / 'logs'}"
         )
+    progress(f"[4/4] {PAYOUTS_DAG}: the last complete month as a DRAFT ...")
     payouts = run_dag(env, PAYOUTS_DAG)
     if payouts.state != "success":
         raise CosellError(f"{PAYOUTS_DAG} ended {payouts.state}; see {settings.reports_dir / 'failures'}")
     period = last_complete_period(dt.date.fromisoformat(business_date))
+    progress(f"[4/4] {payouts.describe()}")
+    progress(f"      {payout_figures(payouts_dir(settings) / period)}")
     lines = [generated, nightly.describe(), payouts.describe()]
     return AirflowDemoSummary(
         lines,
