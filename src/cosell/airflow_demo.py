@@ -114,14 +114,53 @@ class DagRunResult:
         return f"{self.dag_id} {self.conf or ''} {self.state} in {self.seconds:.0f}s ({len(self.tasks)} tasks: {shown})"
 
 
+def task_states(env: dict[str, str], dag_id: str) -> dict[str, str]:
+    """task_id -> state of the latest run of dag_id, read from the SQLite metadata database (read-only)."""
+    import sqlite3
+
+    database = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "").removeprefix("sqlite:///")
+    if not database or not Path(database).exists():
+        return {}
+    try:
+        con = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1)
+        try:
+            rows = con.execute(
+                "SELECT ti.task_id, coalesce(ti.state, 'waiting') FROM task_instance ti JOIN dag_run dr "
+                "ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id WHERE dr.id = "
+                "(SELECT max(id) FROM dag_run WHERE dag_id = ?)", [dag_id]).fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error:  # the run is writing; try again at the next poll
+        return {}
+    return dict(rows)
+
+
+DONE = ("success", "failed", "upstream_failed", "skipped")
+
+
+def _progress_line(states: dict[str, str], started: float) -> str:
+    done = sorted(t for t, s in states.items() if s in DONE)
+    running = sorted(t for t, s in states.items() if s == "running")
+    width = 30
+    filled = round(width * len(done) / len(states)) if states else 0
+    now = f"; running {', '.join(running)}" if running else ""
+    return f"      [{'#' * filled}{'.' * (width - filled)}] {len(done)}/{len(states)} tasks done " \
+           f"({time.monotonic() - started:.0f}s){now}"
+
+
 def run_dag(
     env: dict[str, str],
     dag_id: str,
     business_date: str | None = None,
     period: str | None = None,
     logical_date: dt.datetime | None = None,
+    progress=None,
+    poll_seconds: float = 5.0,
 ) -> DagRunResult:
-    """One dag.test() run in a subprocess with `env`; returns the run state and every task's state."""
+    """One dag.test() run in a subprocess with `env`; returns the run state and every task's state.
+
+    With `progress`, a line (a bar of tasks done, and the tasks running) is reported whenever a task changes state.
+    """
     command = [sys.executable, "-m", "cosell.airflow_demo", "run-dag", dag_id]
     if business_date:
         command += ["--business-date", business_date]
@@ -129,17 +168,32 @@ def run_dag(
         command += ["--period", period]
     if logical_date:
         command += ["--logical-date", logical_date.isoformat()]
-    started = time.monotonic()
-    process = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    seconds = time.monotonic() - started
     log_file = Path(env["AIRFLOW_HOME"]) / "logs" / f"dag_test_{dag_id}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    log_file.write_text(process.stdout + "\n--- stderr ---\n" + process.stderr, encoding="utf-8")
-    for line in reversed(process.stdout.splitlines()):
+    err_file = log_file.with_suffix(".stderr.log")
+    started = time.monotonic()
+    with open(log_file, "w", encoding="utf-8") as out, open(err_file, "w", encoding="utf-8") as err:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=err, text=True)
+        shown: tuple = ()
+        while process.poll() is None:
+            try:
+                process.wait(timeout=poll_seconds)
+            except subprocess.TimeoutExpired:
+                pass
+            if progress is not None:
+                states = task_states(env, dag_id)
+                key = (sum(s in DONE for s in states.values()), sorted(t for t, s in states.items() if s == "running"))
+                if states and key != shown:
+                    progress(_progress_line(states, started))
+                    shown = key
+    seconds = time.monotonic() - started
+    stdout = log_file.read_text(encoding="utf-8")
+    stderr = err_file.read_text(encoding="utf-8")
+    for line in reversed(stdout.splitlines()):
         if line.startswith(RESULT_MARK):
             data = json.loads(line[len(RESULT_MARK):])
             return DagRunResult(dag_id, data["run_id"], data["state"], data["tasks"], seconds, data["conf"])
-    lines = [line for line in process.stderr.splitlines() if line.strip()]
+    lines = [line for line in stderr.splitlines() if line.strip()]
     raise CosellError(f"dag.test of {dag_id} did not finish (log {log_file}): {lines[-1] if lines else 'no output'}")
 
 
@@ -277,7 +331,7 @@ def airflow_demo(settings: Settings, sample: dict[str, Any] | None = None,
     logical = dt.datetime.fromisoformat(business_date).replace(tzinfo=dt.UTC) + dt.timedelta(days=1, hours=2)
     progress(f"[3/4] {NIGHTLY_DAG} for business date {business_date}: land, gate, dbt build (a task per model), "
              f"gate, publish, reports (a few minutes) ...")
-    nightly = run_dag(env, NIGHTLY_DAG, business_date=business_date, logical_date=logical)
+    nightly = run_dag(env, NIGHTLY_DAG, business_date=business_date, logical_date=logical, progress=progress)
     progress(f"[3/4] {nightly.describe()}")
     for line in nightly_figures(settings):
         progress(f"      {line}")
@@ -288,7 +342,7 @@ def airflow_demo(settings: Settings, sample: dict[str, Any] | None = None,
             f"see {settings.reports_dir / 'failures'} and {Path(env['AIRFLOW_HOME']) / 'logs'}"
         )
     progress(f"[4/4] {PAYOUTS_DAG}: the last complete month as a DRAFT ...")
-    payouts = run_dag(env, PAYOUTS_DAG)
+    payouts = run_dag(env, PAYOUTS_DAG, progress=progress)
     if payouts.state != "success":
         raise CosellError(f"{PAYOUTS_DAG} ended {payouts.state}; see {settings.reports_dir / 'failures'}")
     period = last_complete_period(dt.date.fromisoformat(business_date))
