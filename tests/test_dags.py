@@ -204,7 +204,8 @@ def e2e(tmp_path_factory):
     prepare_airflow(env)
     two_am = dt.datetime.fromisoformat(BUSINESS_DATE).replace(tzinfo=dt.UTC) + dt.timedelta(days=1, hours=2)
 
-    first = run_dag(env, NIGHTLY_DAG, logical_date=two_am)  # business date from the logical date
+    progress: list[str] = []
+    first = run_dag(env, NIGHTLY_DAG, logical_date=two_am, progress=progress.append)  # business date from the logical date
     after_first = _snapshot(settings.warehouse) if settings.warehouse.exists() else {}
     payouts = run_dag(env, PAYOUTS_DAG)  # no logical date, as when the Asset triggers it
     payout_files = _files(settings.home / "payouts" / PERIOD) if (settings.home / "payouts" / PERIOD).is_dir() else {}
@@ -222,7 +223,18 @@ def e2e(tmp_path_factory):
         "after_first": after_first,
         "after_second": after_second,
         "payout_files": payout_files,
+        "progress": progress,
     }
+
+
+@pytest.mark.slow
+def test_a_person_waiting_sees_the_tasks_progress(e2e):
+    lines, total = e2e["progress"], len(e2e["first"].tasks)
+    assert len(lines) >= 3, lines
+    assert f"] {total}/{total} tasks done" in lines[-1], lines[-1]
+    assert any("running" in line for line in lines)
+    done = [int(line.split("] ", 1)[1].split("/", 1)[0]) for line in lines]
+    assert done == sorted(done)  # the bar only moves forward
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from cosell.errors import CosellError
+from cosell.payouts import custody
 from cosell.payouts import files as F
 from cosell.payouts.lifecycle import approve_period, run_period
 from payout_marts import T, build_warehouse, deal, make_settings
@@ -118,14 +119,22 @@ def cosell(settings, *args, crash_at: str | None = None) -> subprocess.Completed
     return subprocess.run([sys.executable, "-m", "cosell.cli", *args], env=env, capture_output=True, text=True, timeout=300)
 
 
+def is_document(name: str) -> bool:
+    """The workbook and statements: an approval writes the approval instant (wall clock) on them."""
+    return name.endswith(".xlsx") or "/statements/" in f"/{name}"
+
+
 def normalised(out: Path) -> dict:
-    """The files of a period, with the approval instant (wall clock) and what hashes it taken out."""
+    """The files of a period, without the approval instant and what holds or hashes it (checked apart)."""
     result = {}
     for name, content in tree(out).items():
+        if is_document(name):
+            continue
         if name.endswith(F.MANIFEST):
             document = json.loads(content)
             for key in ("approved_at", "approved_manifest_sha256"):
                 document.pop(key, None)
+            document["files"] = {k: v for k, v in document.get("files", {}).items() if not is_document(k)}
             result[name] = document
         else:
             result[name] = content
@@ -146,6 +155,7 @@ STEPS = [
     ("run", "payouts:draft-written"),
     ("rerun", "payouts:swap"),
     ("approve", "approve:recorded"),
+    ("approve", "approve:first-file-written"),
     ("approve", "approve:manifest-written"),
     ("adjust", "payouts:adjustment-written"),
     ("adjust", "payouts:swap"),
@@ -177,6 +187,12 @@ def test_killed_at_each_step_then_rerun_equals_an_undisturbed_run(settings, tmp_
         assert cosell(settings, *approve).returncode == 0
     assert not [p for p in Path(out).rglob(".*")], "temporary files left behind"
     recovered = state(settings, Path(out))
+    if step == "approve":  # the documents and manifest are exactly what approval renders for the recorded who and when
+        record = custody.approval(settings, PERIOD)
+        draft = json.loads((saved / "out" / PERIOD / F.MANIFEST).read_text())
+        written = custody.approved_files(saved / "out" / PERIOD, draft, record.approved_by, record.approved_at_text)
+        assert {name: (Path(out) / PERIOD / name).read_bytes() for name in written} == written
+        assert F.sha256(written[F.MANIFEST]) == record.manifest_sha256
 
     # the same step, undisturbed, from the same starting point (same paths: the approval records its folder)
     make_writable(Path(out))

@@ -134,7 +134,7 @@ def test_mdf_file_lists_every_partner(settings, tmp_path):
     assert list(rows) == [f"P{i}" for i in range(1, 8)]
     assert rows["P1"] == {
         "period": PERIOD, "window_start": "2025-10-01", "window_end": "2026-03-31", "partner_id": "P1",
-        "partner_tier": "PLATINUM", "supported_requests": "3", "cosell_csat_avg": "", "supported_won_usd": "1300000.00",
+        "partner_name": "Partner P1", "partner_tier": "PLATINUM", "supported_requests": "3", "cosell_csat_avg": "", "supported_won_usd": "1300000.00",
         "is_eligible": "true", "reasons": "", "mdf_allocation_usd": "26000.00",
     }
     assert (rows["P2"]["supported_requests"], rows["P2"]["cosell_csat_avg"], rows["P2"]["reasons"]) == ("1", "5.00", "ENGAGEMENTS")
@@ -161,19 +161,21 @@ def test_workbook_money_cells_are_numeric(settings, tmp_path):
     wb = openpyxl.load_workbook(tmp_path / "out" / PERIOD / f"payouts_{PERIOD}.xlsx")
     assert wb.sheetnames == ["summary", "lines", "mdf"]
     lines = wb["lines"]
-    header = [c.value for c in lines[1]]
-    amount = lines.cell(row=7, column=header.index("amount_usd") + 1)
-    assert lines.cell(row=7, column=header.index("deal_id") + 1).value == "D41"
-    assert amount.data_type == "n" and amount.number_format == "0.00" and amount.value == pytest.approx(18.52)
-    cap = lines.cell(row=4, column=header.index("basis_usd") + 1)
+    header = [c.value for c in lines[2]]  # row 1 is the status banner
+    amount = lines.cell(row=8, column=header.index("amount_usd") + 1)
+    assert lines.cell(row=8, column=header.index("deal_id") + 1).value == "D41"
+    assert amount.data_type == "n" and amount.number_format == "#,##0.00" and amount.value == pytest.approx(18.52)
+    cap = lines.cell(row=5, column=header.index("basis_usd") + 1)
     assert cap.data_type == "n" and cap.value == pytest.approx(26000)
     summary = wb["summary"]
     last = [c.value for c in summary[summary.max_row]]
     assert last[1] == "TOTAL" and last[8] == pytest.approx(57564.86)
-    assert summary.cell(row=2, column=9).number_format == "0.00"
+    assert summary.cell(row=3, column=9).number_format == "#,##0.00"
     mdf = wb["mdf"]
-    allocation = mdf.cell(row=2, column=11)
-    assert allocation.data_type == "n" and allocation.value == pytest.approx(26000) and allocation.number_format == "0.00"
+    mdf_header = [c.value for c in mdf[2]]
+    allocation = mdf.cell(row=3, column=mdf_header.index("mdf_allocation_usd") + 1)
+    assert allocation.data_type == "n" and allocation.value == pytest.approx(26000)
+    assert allocation.number_format == "#,##0.00"
     assert wb.properties.created.year == 2000 and wb.properties.modified.year == 2000
 
 
@@ -220,8 +222,11 @@ def test_approval_freezes_the_period_and_records_it(settings, tmp_path):
     manifest = json.loads(manifest_bytes)
     assert manifest["status"] == "APPROVED" and manifest["approved_by"] == "finance@example.com"
     after = tree(out / PERIOD)
-    assert {k: v for k, v in after.items() if k != "manifest.json"} == {
-        k: v for k, v in before.items() if k != "manifest.json"}
+    # the CSVs are the reviewed draft's; the workbook and statements now say APPROVED (test_payouts_documents)
+    assert {k: v for k, v in after.items() if k.endswith(".csv")} == {k: v for k, v in before.items() if k.endswith(".csv")}
+    assert sorted(after) == sorted(before)
+    assert {name: hashlib.sha256(after[name]).hexdigest() for name in manifest["files"]} == {
+        name: entry["sha256"] for name, entry in manifest["files"].items()}
     for path in (out / PERIOD).rglob("*"):
         if path.is_file():
             assert not os.access(path, os.W_OK) or os.geteuid() == 0

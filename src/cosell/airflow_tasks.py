@@ -337,6 +337,8 @@ def run_payouts(period: str) -> dict[str, Any]:
     current = settings()
     summary = run_period(period, payouts_dir(current), current)
     log.info("%s", summary.describe())
+    for warning in summary.warnings:
+        log.warning("%s", warning)
     return {
         "period": summary.period,
         "status": summary.status,
@@ -344,6 +346,7 @@ def run_payouts(period: str) -> dict[str, Any]:
         "lines": summary.lines,
         "total_usd": str(summary.total_usd),
         "summary": summary.describe(),
+        "warnings": list(summary.warnings),
     }
 
 

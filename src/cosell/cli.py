@@ -6,9 +6,10 @@ import argparse
 import datetime as dt
 import re
 import sys
+from importlib import metadata
 from pathlib import Path
 
-from cosell.config import Settings
+from cosell.config import ENVIRONMENT, Settings
 from cosell.errors import CosellError
 
 
@@ -43,29 +44,69 @@ def _positive(text: str) -> int:
     return value
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help that shows each option's default (when it has one) and keeps the epilog's line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text or not action.option_strings:
+            return text
+        return text + " (default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr (exit 2), like every other failure."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+def _version() -> str:
+    try:
+        return metadata.version("cosell-warehouse")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def _environment() -> str:
+    width = max(map(len, ENVIRONMENT))
+    return "environment variables:\n" + "\n".join(
+        f"  {name.ljust(width)}  {text}" for name, text in ENVIRONMENT.items()
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="cosell", description="Co-sell warehouse and payout pipeline")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(
+        prog="cosell",
+        description="Co-sell warehouse and payout pipeline: land partner extracts into DuckDB, gate them, build "
+        "the marts with dbt, publish a copy for BI, and compute partner payouts for finance.",
+        epilog=_environment() + "\n\nEvery command exits 0 on success, else non-zero with a one-line reason.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="command")
 
-    gen = sub.add_parser("generate", help="write deterministic synthetic extracts")
-    gen.add_argument("--out", type=Path, required=True)
-    gen.add_argument("--seed", type=int, default=7)
-    gen.add_argument("--start", type=_date, default=dt.date(2026, 1, 1))
-    gen.add_argument("--days", type=_positive, default=180)
-    gen.add_argument("--partners", type=_positive, default=200)
-    gen.add_argument("--deals", type=_positive, default=5000)
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".",
+                              epilog=_environment())
 
-    land = sub.add_parser("land", help="land new extract files from an inbox")
-    land.add_argument("--inbox", type=Path, required=True)
+    gen = command("generate", "write deterministic synthetic extracts in the inbox layout")
+    gen.add_argument("--out", type=Path, required=True, metavar="DIR", help="inbox folder to write (created)")
+    gen.add_argument("--seed", type=int, default=7, help="random seed: the same seed gives the same files")
+    gen.add_argument("--start", type=_date, default=dt.date(2026, 1, 1), metavar="YYYY-MM-DD",
+                     help="first business date")
+    gen.add_argument("--days", type=_positive, default=180, help="business dates to generate")
+    gen.add_argument("--partners", type=_positive, default=200, help="number of partners")
+    gen.add_argument("--deals", type=_positive, default=5000, help="number of deals")
 
-    build = sub.add_parser("build", help="dbt build: models and their tests")
+    land = command("land", "land new extract files from an inbox into schema raw (the inbox is never changed)")
+    land.add_argument("--inbox", type=Path, required=True, metavar="DIR",
+                      help="folder laid out as DIR/<feed>/<YYYY-MM-DD>/<file>")
+
+    build = command("build", "run dbt build: the models and their tests")
     build.add_argument(
         "--full-refresh",
         action="store_true",
@@ -77,22 +118,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run the dbt unit tests (CI does; the nightly build leaves them out)",
     )
 
-    check = sub.add_parser("check", help="run a quality gate")
-    check.add_argument("stage", choices=("raw", "marts"))
+    check = command("check", "run a quality gate (Great Expectations) and write its Data Docs")
+    check.add_argument("stage", choices=("raw", "marts"), help="raw: the landed extracts; marts: the built marts")
 
-    run = sub.add_parser("run", help="the nightly run: land, gate, build, gate, publish")
-    run.add_argument("--inbox", type=Path, required=True)
+    run = command("run", "the nightly run: land, gate, build, gate, publish, report, dbt docs")
+    run.add_argument("--inbox", type=Path, required=True, metavar="DIR",
+                     help="folder laid out as DIR/<feed>/<YYYY-MM-DD>/<file>")
 
-    pay = sub.add_parser("payouts", help="payout periods")
-    pay_sub = pay.add_subparsers(dest="payouts_command", required=True, parser_class=_Parser)
-    for name in ("run", "approve"):
-        p = pay_sub.add_parser(name)
-        p.add_argument("--period", type=_period, required=True)
-        p.add_argument("--out", type=Path, required=True)
+    pay = command("payouts", "payout periods: DRAFT files for finance, approval")
+    pay_sub = pay.add_subparsers(dest="payouts_command", required=True, parser_class=_Parser, metavar="command")
+    texts = {
+        "run": "compute a period from the marts and write its DRAFT files (an adjustment set once it is approved)",
+        "approve": "approve a DRAFT period: its files become APPROVED and read-only, the approval is recorded",
+    }
+    for name, text in texts.items():
+        p = pay_sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".", epilog=_environment())
+        p.add_argument("--period", type=_period, required=True, metavar="YYYY-MM", help="the calendar month (UTC)")
+        p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                       help="payout folder; the period's files go to DIR/YYYY-MM")
         if name == "approve":
-            p.add_argument("--by", default=None, help="who approves (default: the login name)")
+            p.add_argument("--by", default=None, metavar="NAME", help="who approves (default: the login name)")
 
-    pull = sub.add_parser("pull", help="pull co-sell records from a hyperscaler into the inbox as extract files")
+    pull = command("pull", "pull co-sell records from a hyperscaler into the inbox as extract files")
     pull_sub = pull.add_subparsers(dest="provider", required=True, parser_class=_Parser)
     aws = pull_sub.add_parser("aws", help="AWS Partner Central opportunities (standard AWS credential chain)")
     aws.add_argument("--out", type=Path, required=True, help="the inbox")
@@ -106,7 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--file", type=Path, help="referrals exported as JSON")
     ms.add_argument("--business-date", type=_date, default=None, help="the date folder (default: today, UTC)")
 
-    sub.add_parser("demo", help="sample extracts, then the nightly and payout DAGs in Airflow on the embedded default")
+    command("demo", "sample extracts, then the nightly and payout DAGs in Airflow on the embedded default")
+
+    dash = command("dashboard", "the BI dashboard (Streamlit) over the published copy, on 127.0.0.1")
+    dash.add_argument("--port", type=_positive, default=8501, help="port to serve on")
+    dash.add_argument("--source", type=Path, default=None, metavar="FILE",
+                      help="a published DuckDB file to read instead of $COSELL_PUBLISHED (e.g. the aggregated copy)")
     return parser
 
 
@@ -138,7 +190,10 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> str:
         from cosell.payouts import lifecycle
 
         if args.payouts_command == "run":
-            return lifecycle.run_period(args.period, args.out, settings).describe()
+            summary = lifecycle.run_period(args.period, args.out, settings)
+            for warning in summary.warnings:
+                print(f"cosell: warning: {warning}", file=sys.stderr)
+            return summary.describe()
         return lifecycle.approve_period(args.period, args.out, settings, approved_by=args.by).describe()
     if args.command == "pull":
         business_date = args.business_date or dt.datetime.now(dt.timezone.utc).date()
@@ -153,6 +208,10 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> str:
         from cosell.airflow_demo import airflow_demo
 
         return airflow_demo(settings).describe()
+    if args.command == "dashboard":
+        from cosell.dashboard import serve
+
+        serve(args.port, args.source)  # becomes the server process (exec): never returns
     raise AssertionError(args.command)
 
 

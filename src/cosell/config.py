@@ -10,6 +10,20 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 PLANS_DIR = PROJECT_ROOT / "payouts" / "plans"
+AGGREGATED_CONFIG = PROJECT_ROOT / "config" / "aggregated_copy.yml"
+
+
+# The environment variables Settings reads, with what each sets (`cosell --help` lists them).
+ENVIRONMENT = {
+    "COSELL_HOME": "working folder: warehouse, quarantine, reports, payouts (default: ./work in the project)",
+    "COSELL_WAREHOUSE": "the DuckDB warehouse file (default: $COSELL_HOME/warehouse.duckdb)",
+    "COSELL_PUBLISHED": "the published copy BI reads (default: $COSELL_HOME/published/warehouse.duckdb)",
+    "COSELL_AGGREGATED": "the aggregated copy for audiences outside channel management "
+                         "(default: $COSELL_HOME/aggregated/warehouse.duckdb)",
+    "COSELL_DUCKDB_THREADS": "DuckDB threads (default: the number of CPUs)",
+    "COSELL_DUCKDB_MEMORY_LIMIT": "DuckDB memory limit (default: 4GB)",
+    "COSELL_MAX_REJECT_RATE": "share of rejected rows per feed the raw gate allows (default: 0.01)",
+}
 
 
 @dataclass(frozen=True)
@@ -20,6 +34,11 @@ class Settings:
     duckdb_threads: int
     duckdb_memory_limit: str
     max_reject_rate: float
+    aggregated: Path | None = None  # the aggregated copy; None: <home>/aggregated/warehouse.duckdb
+
+    @property
+    def aggregated_copy(self) -> Path:
+        return self.aggregated or self.home / "aggregated" / "warehouse.duckdb"
 
     @property
     def quarantine_dir(self) -> Path:
@@ -46,4 +65,5 @@ class Settings:
             duckdb_threads=int(env.get("COSELL_DUCKDB_THREADS") or os.cpu_count() or 2),
             duckdb_memory_limit=env.get("COSELL_DUCKDB_MEMORY_LIMIT") or "4GB",
             max_reject_rate=float(env.get("COSELL_MAX_REJECT_RATE") or 0.01),
+            aggregated=Path(env["COSELL_AGGREGATED"]).resolve() if env.get("COSELL_AGGREGATED") else None,
         )

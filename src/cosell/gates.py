@@ -36,6 +36,7 @@ from cosell.config import EXPECTATIONS_DIR, Settings
 from cosell.db import connect
 from cosell.errors import CosellError
 from cosell.gate_queries import create_gate_views, has_schema
+from cosell.offline_docs import localise_site
 
 STAGES = ("raw", "marts")
 SEVERITIES = ("fail", "warn")
@@ -509,6 +510,7 @@ def _run_gx(
                         spec.qualified_name, Finding(spec.qualified_name, spec.severity, spec.dataset, spec.description)
                     ).error = message
     context.build_data_docs(site_names=[site_name])
+    localise_site(site_dir)  # no CDN: the pages work offline
     return list(findings.values()), evaluated
 
 

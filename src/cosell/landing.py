@@ -13,6 +13,7 @@ bytes (memory, disk, permissions) stops the command with nothing recorded for th
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,7 @@ def land(inbox: Path, settings: Settings) -> LandSummary:
     if not inbox.is_dir():
         raise CosellError(f"inbox {inbox} is not a folder")
     entries = inbox_files.scan(inbox.resolve())
+    _require_layout(inbox, entries)
     con = connect(settings)
     staging = settings.temp_dir / "landing"
     try:
@@ -123,6 +125,20 @@ def _clean_leftovers(con, settings: Settings, staging: Path) -> None:
         for folder in settings.quarantine_dir.iterdir():
             if folder.name.isdigit() and folder.name not in kept and folder.is_dir() and not folder.is_symlink():
                 shutil.rmtree(folder)
+
+
+def _require_layout(inbox: Path, entries: list[InboxFile]) -> None:
+    """A folder with no extract file in the inbox layout is the wrong folder: fail before writing anything."""
+    if any(entry.problem is None for entry in entries):
+        return
+    looks = inbox.name in FEEDS or re.fullmatch(r"\d{4}-\d{2}-\d{2}", inbox.name) is not None
+    hint = f"; {inbox} looks like a feed or date folder: point --inbox at the folder above the feeds" if looks else ""
+    seen = f" (found {len(entries)} entr{'y' if len(entries) == 1 else 'ies'} such as {entries[0].relative!r})" \
+        if entries else " (it is empty)"
+    raise CosellError(
+        f"inbox {inbox} has no extract file laid out as <inbox>/<feed>/<YYYY-MM-DD>/<file>.csv|.csv.gz|.parquet"
+        f"{seen}{hint}; nothing landed"
+    )
 
 
 def _triage(con, entries: list[InboxFile], staging: Path) -> list[_File]:

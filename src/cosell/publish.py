@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from cosell.aggregated import publish_aggregated
 from cosell import leftovers
 from cosell.config import Settings
 from cosell.db import WarehouseMissing, connect
@@ -19,6 +20,43 @@ from cosell.row_checks import ident, literal
 
 PUBLISHED_SCHEMAS = ("marts", "payouts")
 
+# Comments of the payout tables (the marts carry dbt's descriptions; payouts/README.md explains both tables).
+TABLE_COMMENTS = {
+    "payouts.lines": "Payout lines of every period, one row per line: what the period's files hold "
+                     "(payouts/README.md). sum(amount_usd) of a period is what it pays out now.",
+    "payouts.approvals": "One row per approved payout period: who approved it, when, and the manifest approved.",
+}
+COLUMN_COMMENTS = {
+    "payouts.lines": {
+        "period": "Payout period YYYY-MM (a calendar month in UTC).",
+        "status": "DRAFT (a period not yet approved) or APPROVED (an approved period's lines and every adjustment set).",
+        "adjustment_set": "Null for the period's own lines; n for the rows of adjustments/<n>/adjustment_lines.csv.",
+        "line_id": "<period>:<rule_id>:<partner_id>:<deal_id or ->, stable across reruns.",
+        "partner_id": "Partner paid.",
+        "partner_name": "Partner name (current).",
+        "partner_type": "Partner type (current); decides which rules apply.",
+        "partner_tier": "Tier in force at the period's end (the tier the rates used).",
+        "rule_id": "COSELL_ACCELERATOR, CAP_ADJUSTMENT, PIPELINE_CONTRIBUTION or NEW_LOGO_BONUS.",
+        "deal_id": "Deal the line pays for; null for CAP_ADJUSTMENT.",
+        "basis_usd": "Amount the rate applies to, USD.",
+        "rate": "The rate as written in the files ('0.015', '1'); null for CAP_ADJUSTMENT.",
+        "amount_usd": "basis_usd x rate rounded once, half-even, to cents; for an adjustment row the difference "
+                      "(negative = clawback).",
+        "plan_id": "Plan that computed the line.",
+    },
+    "payouts.approvals": {
+        "period": "Approved payout period YYYY-MM.",
+        "approved_by": "Who approved it.",
+        "approved_at": "When, UTC.",
+        "plan_id": "Plan of the approved period.",
+        "plan_sha256": "sha256 of the plan file.",
+        "as_of_date": "Warehouse as_of_date of the approved files.",
+        "total_usd": "Total the period pays out as approved.",
+        "manifest_sha256": "sha256 of the approved manifest.json.",
+        "files_dir": "Folder of the approved files.",
+    },
+}
+
 
 @dataclass
 class PublishSummary:
@@ -26,12 +64,56 @@ class PublishSummary:
     parquet_dir: Path
     tables: list[str]
     as_of_date: dt.date | None
+    aggregated: Path | None = None
+    aggregated_tables: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
-        return (
-            f"published {len(self.tables)} tables as of {self.as_of_date} to {self.path} "
-            f"(Parquet in {self.parquet_dir})"
-        )
+        text = (f"published {len(self.tables)} tables as of {self.as_of_date} to {self.path} "
+                f"(Parquet in {self.parquet_dir})")
+        if self.aggregated:
+            text += f"; aggregated copy ({len(self.aggregated_tables)} tables) in {self.aggregated}"
+        return text
+
+
+def parquet_path(parquet_dir: Path, schema: str, name: str) -> Path:
+    """Marts at parquet/<mart>.parquet; the other schemas' tables at parquet/<schema>/<table>.parquet."""
+    return parquet_dir / f"{name}.parquet" if schema == "marts" else parquet_dir / schema / f"{name}.parquet"
+
+
+# Types a Parquet file cannot hold the same way (DuckDB writes HUGEINT, e.g. a sum of counts, as DOUBLE):
+# published as BIGINT, so the DuckDB copy and its Parquet twin say the same thing.
+PUBLISHED_TYPES = {"HUGEINT": "BIGINT", "UHUGEINT": "BIGINT"}
+
+
+def _copy_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> None:
+    """One table or view of the warehouse as a table of the new file: portable types, dbt's comments kept."""
+    columns = con.execute(
+        "SELECT column_name, data_type, comment FROM duckdb_columns() WHERE database_name = 'wh' "
+        "AND schema_name = ? AND table_name = ? ORDER BY column_index",
+        [schema, name],
+    ).fetchall()
+    select = ", ".join(
+        f"CAST({ident(column)} AS {PUBLISHED_TYPES[kind]}) AS {ident(column)}" if kind in PUBLISHED_TYPES
+        else ident(column)
+        for column, kind, _ in columns
+    )
+    target = f"{ident(schema)}.{ident(name)}"
+    try:
+        con.execute(f"CREATE TABLE {target} AS SELECT {select} FROM wh.{target}")
+    except duckdb.ConversionException as error:
+        raise CosellError(f"{schema}.{name} cannot be published: {' '.join(str(error).split())[:200]}") from None
+    comment = con.execute(
+        "SELECT comment FROM duckdb_tables() WHERE database_name = 'wh' AND schema_name = ? AND table_name = ? "
+        "UNION ALL SELECT comment FROM duckdb_views() WHERE database_name = 'wh' AND schema_name = ? AND view_name = ?",
+        [schema, name, schema, name],
+    ).fetchone()
+    comment = (comment[0] if comment else None) or TABLE_COMMENTS.get(f"{schema}.{name}")
+    if comment:
+        con.execute(f"COMMENT ON TABLE {target} IS {literal(comment)}")
+    for column, _, text in columns:
+        text = text or COLUMN_COMMENTS.get(f"{schema}.{name}", {}).get(column)
+        if text:
+            con.execute(f"COMMENT ON COLUMN {target}.{ident(column)} IS {literal(text)}")
 
 
 def _unlink_database(path: Path) -> None:
@@ -81,7 +163,7 @@ def publish(settings: Settings) -> PublishSummary:
         for schema in sorted({s for s, _ in tables}):
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
         for schema, name in tables:
-            con.execute(f"CREATE TABLE {ident(schema)}.{ident(name)} AS SELECT * FROM wh.{ident(schema)}.{ident(name)}")
+            _copy_table(con, schema, name)
         has_audit = con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'wh' AND schema_name = 'raw' "
             "AND table_name = 'load_audit'"
@@ -93,13 +175,12 @@ def publish(settings: Settings) -> PublishSummary:
             [as_of, dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)],
         )
         con.execute("DETACH wh")
-        parquet_dir.mkdir(exist_ok=True)
         for schema, name in tables:
-            if schema != "marts":
-                continue
-            partial = parquet_dir / f".{name}.parquet.{tag}.tmp"
-            partials.append((partial, parquet_dir / f"{name}.parquet"))
-            con.execute(f"COPY marts.{ident(name)} TO {literal(str(partial))} (FORMAT parquet)")
+            final = parquet_path(parquet_dir, schema, name)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            partial = final.with_name(f".{final.name}.{tag}.tmp")
+            partials.append((partial, final))
+            con.execute(f"COPY {ident(schema)}.{ident(name)} TO {literal(str(partial))} (FORMAT parquet)")
         con.execute("CHECKPOINT")
         con.close()
         os.replace(staging, target)
@@ -111,8 +192,13 @@ def publish(settings: Settings) -> PublishSummary:
         raise
     for partial, final in partials:
         os.replace(partial, final)
-    current = {final.name for _, final in partials}
-    for stale in parquet_dir.glob("*.parquet"):
-        if stale.name not in current:
+    current = {final for _, final in partials}
+    for stale in [*parquet_dir.glob("*.parquet"), *parquet_dir.glob("*/*.parquet")]:
+        if stale not in current:
             stale.unlink(missing_ok=True)
-    return PublishSummary(target, parquet_dir, [f"{s}.{n}" for s, n in tables], as_of)
+    published = [f"{s}.{n}" for s, n in tables]
+    try:
+        aggregated, aggregated_tables = publish_aggregated(settings)
+    except CosellError as error:
+        raise CosellError(f"published {len(published)} tables to {target}, but {error}") from None
+    return PublishSummary(target, parquet_dir, published, as_of, aggregated, aggregated_tables)

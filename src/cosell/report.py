@@ -113,6 +113,39 @@ def _color(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
+SLICE_WORDS = {
+    "OVERALL": "All closed deals",
+    "RESOURCE_TYPE": "Resource type",
+    "PARTNER_TYPE": "Partner type",
+    "PARTNER_TIER": "Partner tier",
+    "COMPLEXITY_BAND": "Complexity",
+    "FIRST_SUPPORT_STAGE": "Stage at first support",
+}
+ACRONYMS = {"VAR", "SI", "ISV", "MSP", "ROE", "CEM", "USD", "MDF"}
+
+
+def words(code: str) -> str:
+    """An enum value as words: SOLUTION_ARCHITECT -> 'Solution architect' (acronyms such as VAR kept)."""
+    parts = [p if p in ACRONYMS else "co-sell" if p == "COSELL" else p.lower() for p in str(code).split("_") if p]
+    text = " ".join(parts)
+    return text[:1].upper() + text[1:] if text else str(code)
+
+
+def slice_label(slice_type: str, value: str) -> str:
+    """'Resource type: Solution architect'; the OVERALL slice is 'All closed deals'."""
+    if slice_type == "OVERALL":
+        return SLICE_WORDS["OVERALL"]
+    return f"{SLICE_WORDS.get(slice_type, words(slice_type))}: {words(value)}"
+
+
+def partial_month(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
+    """(YYYY-MM, as_of) of the month the data ends in when it has not ended by as_of_date, else None."""
+    as_of = _as_of_date(con)
+    if as_of is None or (as_of + dt.timedelta(days=1)).month != as_of.month:
+        return None
+    return as_of.strftime("%Y-%m"), as_of.isoformat()
+
+
 # ---------------------------------------------------------------- figures
 
 
@@ -146,8 +179,13 @@ def _note_figure(text: str) -> go.Figure:
     return fig
 
 
-def _month_axis(fig: go.Figure, months: list[str], title: str = "month") -> None:
+def _month_axis(fig: go.Figure, months: list[str], title: str = "month",
+                partial: tuple[str, str] | None = None) -> None:
+    """A category axis of months; the month the data ends in is marked partial when it had not ended."""
     fig.update_xaxes(title_text=title, type="category", categoryorder="array", categoryarray=months)
+    if partial and partial[0] in months:
+        fig.update_xaxes(tickvals=months, ticktext=[f"{m} (partial: data to {partial[1]})" if m == partial[0] else m
+                                                    for m in months])
 
 
 def coverage_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | None]:
@@ -199,7 +237,7 @@ def coverage_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | Non
         )
     )
     _base_layout(fig)
-    _month_axis(fig, months, "registered month")
+    _month_axis(fig, months, "registered month", partial_month(con))
     fig.update_yaxes(title_text="coverage rate", tickformat=".0%", rangemode="tozero")
     return fig, None
 
@@ -228,7 +266,7 @@ def uplift_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | None]
     rows.sort(key=lambda r: (slice_rank.get(r[0], len(SLICE_ORDER)), r[0], r[1]))
     labels, naive, matched, err_plus, err_minus, texts = [], [], [], [], [], []
     for slice_type, value, naive_u, uplift, low, high, n_matched, n_treated in rows:
-        label = f"{slice_type}: {value} (matched {n_matched} of {n_treated} treated)"
+        label = f"{slice_label(slice_type, value)} (matched {n_matched} of {n_treated} treated)"
         labels.append(label)
         naive.append(naive_u)
         matched.append(uplift)
@@ -320,18 +358,18 @@ def deployment_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | N
         for stat, index, dash in (("median", 2, "solid"), ("p90", 3, "dot")):
             fig.add_trace(
                 go.Scatter(
-                    name=f"{resource_type} {stat}",
+                    name=f"{words(resource_type)} {stat}",
                     legendgroup=resource_type,
                     x=[p[0] for p in points],
                     y=[round(p[index], 4) for p in points],
                     customdata=[p[1] for p in points],
                     mode="lines+markers",
                     line=dict(color=_color(i), dash=dash),
-                    hovertemplate="%{x} " + resource_type + f" {stat}: " + "%{y:.1f} h (%{customdata} supported requests)<extra></extra>",
+                    hovertemplate="%{x} " + words(resource_type) + f" {stat}: " + "%{y:.1f} h (%{customdata} supported requests)<extra></extra>",
                 )
             )
     _base_layout(fig)
-    _month_axis(fig, months, "requested month")
+    _month_axis(fig, months, "requested month", partial_month(con))
     fig.update_yaxes(title_text="hours to confirm", rangemode="tozero")
     return fig, None, how
 
@@ -365,13 +403,16 @@ def repeat_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | None]
                 x=[p[0] for p in points],
                 y=[p[2] / p[1] for p in points],
                 customdata=[[p[2], p[1]] for p in points],
+                text=[f"{p[2]} of {p[1]}" for p in points],  # the cohort's size beside its rate
+                textposition="outside",
                 marker_color=_color(i),
                 hovertemplate="%{x} " + partner_type + ": %{y:.0%} (%{customdata[0]} of %{customdata[1]} partners)<extra></extra>",
             )
         )
     _base_layout(fig, barmode="group")
     _month_axis(fig, months, "cohort (month of first supported request)")
-    fig.update_yaxes(title_text="repeat-request rate", tickformat=".0%", rangemode="tozero")
+    fig.update_yaxes(title_text="repeat-request rate (label: repeat partners of the cohort's partners)",
+                     tickformat=".0%", range=[0, 1.15])
     return fig, None
 
 
@@ -398,15 +439,15 @@ def roe_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | None]:
         counts = by_type[violation_type]
         fig.add_trace(
             go.Bar(
-                name=violation_type,
+                name=words(violation_type),
                 x=months,
                 y=[counts.get(m, 0) for m in months],
                 marker_color=_color(i),
-                hovertemplate="%{x} " + violation_type + ": %{y}<extra></extra>",
+                hovertemplate="%{x} " + words(violation_type) + ": %{y}<extra></extra>",
             )
         )
     _base_layout(fig, barmode="stack")
-    _month_axis(fig, months, "month of occurrence")
+    _month_axis(fig, months, "month of occurrence", partial_month(con))
     fig.update_yaxes(title_text="violations", rangemode="tozero")
     return fig, None
 
@@ -469,7 +510,10 @@ def payout_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | None]
     )
     _base_layout(fig, barmode="relative")
     _month_axis(fig, periods, "payout period (DRAFT and APPROVED lines, adjustments included)")
-    fig.update_xaxes(tickvals=periods, ticktext=[f"{p} (draft)" if p in drafts else p for p in periods])
+    partial = partial_month(con)
+    fig.update_xaxes(tickvals=periods, ticktext=[
+        p + (" (draft)" if p in drafts else "") + (" (partial)" if partial and p == partial[0] else "")
+        for p in periods])
     fig.update_yaxes(title_text="amount (USD)", tickformat=",.0f")
     return fig, None
 

@@ -27,6 +27,7 @@ import duckdb
 from cosell.config import Settings
 from cosell.db import connect
 from cosell.errors import CosellError
+from cosell.faults import crash_point
 from cosell.payouts import files as F
 
 DDL = """
@@ -64,9 +65,15 @@ class Approval:
         return self.approved_at.isoformat() + "Z"
 
 
-def approved_manifest(draft: dict[str, Any], approved_by: str, approved_at_text: str) -> bytes:
-    """The APPROVED manifest of a DRAFT: one rendering, so a recorded approval can be written again exactly."""
-    return F.render_json(dict(draft, status="APPROVED", approved_by=approved_by, approved_at=approved_at_text))
+def approved_files(period_dir: Path, draft: dict[str, Any], approved_by: str, approved_at_text: str) -> dict[str, bytes]:
+    """Every file approval writes, name -> bytes, manifest last: the documents with APPROVED (who, when) on them,
+    rendered from the verified CSVs, and the APPROVED manifest. One rendering, so a recorded approval can be
+    written again to the same bytes."""
+    approved = dict(draft, status="APPROVED", approved_by=approved_by, approved_at=approved_at_text)
+    documents = F.render_documents(F.read_records(period_dir), approved)
+    approved["files"] = dict(draft.get("files", {}),
+                             **{name: F.file_entry(content, rows) for name, (content, rows) in documents.items()})
+    return {**{name: content for name, (content, _) in documents.items()}, F.MANIFEST: F.render_json(approved)}
 
 
 def approval(settings: Settings, period: str) -> Approval | None:
@@ -119,7 +126,7 @@ def clean_leftovers(period_dir: Path) -> None:
             else:
                 shutil.rmtree(entry, ignore_errors=True)
     if period_dir.is_dir():
-        for temp in period_dir.glob(f".{F.MANIFEST}.tmp-*"):
+        for temp in period_dir.rglob(".*.tmp-*"):
             temp.unlink(missing_ok=True)
 
 
@@ -163,28 +170,32 @@ def verify_files(folder: Path, manifest: dict[str, Any], what: str) -> None:
                               "restore it; nothing was booked")
 
 
-def complete(period_dir: Path, draft: dict[str, Any], record: Approval) -> bytes:
-    """Write the APPROVED manifest of an approval the warehouse recorded but the files do not show yet."""
-    verify_files(period_dir, draft, "approved")
-    content = approved_manifest(draft, record.approved_by, record.approved_at_text)
-    if F.sha256(content) != record.manifest_sha256:
+def complete(period_dir: Path, draft: dict[str, Any], record: Approval) -> None:
+    """Write the approved files of an approval the warehouse recorded but the files do not show yet (or only some)."""
+    sources = {name: entry for name, entry in draft.get("files", {}).items() if name in F.SOURCE_CSVS}
+    verify_files(period_dir, dict(draft, files=sources), "approved")
+    contents = approved_files(period_dir, draft, record.approved_by, record.approved_at_text)
+    if F.sha256(contents[F.MANIFEST]) != record.manifest_sha256:
         raise CosellError(f"{period_dir / F.MANIFEST} does not match the approval recorded in the warehouse "
                           f"by {record.approved_by} at {record.approved_at_text}: restore the approved files")
-    write_manifest(period_dir, content)
-    freeze(period_dir, sorted(draft.get("files", {})) + [F.MANIFEST])
-    return content
+    write_files(period_dir, contents)
+    freeze(period_dir, sorted(json.loads(contents[F.MANIFEST])["files"]) + [F.MANIFEST])
 
 
-def write_manifest(period_dir: Path, content: bytes) -> None:
-    temp = period_dir / f".{F.MANIFEST}.tmp-{uuid.uuid4().hex[:12]}"
-    try:
-        path = period_dir / F.MANIFEST
-        if path.exists():
-            path.chmod(path.stat().st_mode | stat.S_IWUSR)
-        temp.write_bytes(content)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
+def write_files(folder: Path, contents: dict[str, bytes]) -> None:
+    """Replace each file through a temp file beside it (none is ever half written), in order: the manifest last."""
+    for index, (name, content) in enumerate(contents.items()):
+        path = folder / name
+        temp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
+        try:
+            if path.exists():
+                path.chmod(path.stat().st_mode | stat.S_IWUSR)
+            temp.write_bytes(content)
+            os.replace(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
+        if index == 0:
+            crash_point("approve:first-file-written")
 
 
 def freeze(folder: Path, names: list[str]) -> None:

@@ -42,6 +42,7 @@ MARTS = (
 class EngineOutput:
     result: PeriodResult
     as_of_date: dt.date | None
+    deals_in_period: int = 0  # partner deals registered, closed or first in technical validation in the period
 
 
 def money(value) -> Decimal | None:
@@ -237,7 +238,13 @@ def run_engine(plan: Plan, period: Period, settings: Settings) -> EngineOutput:
         as_of = row[0] if row else None
         if isinstance(as_of, dt.datetime):
             as_of = as_of.date()
-        return EngineOutput(result, as_of)
+        deals = con.execute(
+            """select count(*) from marts.fct_cosell_deals where partner_id is not null and (
+                   (registered_at >= $start and registered_at < $end) or (closed_at >= $start and closed_at < $end)
+                   or (technical_validation_at >= $start and technical_validation_at < $end))""",
+            {"start": period.start, "end": period.end},
+        ).fetchone()[0]
+        return EngineOutput(result, as_of, int(deals))
     except duckdb.Error as error:
         raise CosellError(f"reading the marts failed: {str(error).splitlines()[0]}") from None
     finally:

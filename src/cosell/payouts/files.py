@@ -1,4 +1,4 @@
-"""Renders a period's files to bytes: CSVs, the finance workbook and manifests (deterministic, LF, sorted JSON)."""
+"""Renders a period's files to bytes: CSVs, the finance workbook, statements and manifests (deterministic, LF)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,16 @@ import hashlib
 import io
 import json
 from decimal import Decimal
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any, Iterable, Mapping
 
 import xlsxwriter
 
+from cosell.errors import CosellError
 from cosell.payouts.plans import Plan
 from cosell.payouts.rules import MdfRow, PartnerSummary, PayoutLine, PeriodResult, money_text, rate_text
+from cosell.payouts.statements import render_statement, statement_name
+from cosell.payouts.wording import APPROVED, mdf_reason_words, status_banner
 
 LINE_COLUMNS = (
     "period", "line_id", "partner_id", "partner_name", "partner_type", "partner_tier", "rule_id", "deal_id",
@@ -24,10 +28,23 @@ SUMMARY_COLUMNS = (
     "pipeline_contribution_usd", "new_logo_bonus_usd", "total_usd", "lines",
 )
 MDF_COLUMNS = (
-    "period", "window_start", "window_end", "partner_id", "partner_tier", "supported_requests", "cosell_csat_avg",
-    "supported_won_usd", "is_eligible", "reasons", "mdf_allocation_usd",
+    "period", "window_start", "window_end", "partner_id", "partner_name", "partner_tier", "supported_requests",
+    "cosell_csat_avg", "supported_won_usd", "is_eligible", "reasons", "mdf_allocation_usd",
 )
 ADJUSTMENT_COLUMNS = LINE_COLUMNS + ("issued_amount_usd", "recomputed_amount_usd")
+
+MONEY_COLUMNS = frozenset({
+    "basis_usd", "amount_usd", "cosell_accelerator_usd", "pipeline_contribution_usd", "new_logo_bonus_usd",
+    "total_usd", "cosell_csat_avg", "supported_won_usd", "mdf_allocation_usd", "issued_amount_usd",
+    "recomputed_amount_usd",
+})
+COUNT_COLUMNS = frozenset({"lines", "supported_requests"})
+DATE_COLUMNS = frozenset({"window_start", "window_end"})
+# Columns whose text is a number: written as is. Every other field is text and is neutralised.
+NUMBER_COLUMNS = MONEY_COLUMNS | COUNT_COLUMNS | {"rate"}
+# OWASP "CSV injection": a spreadsheet treats a field starting with one of these as a formula. A leading
+# quote is escaped too (doubled), so reading a file back gives exactly the text that was written.
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r", "'")
 
 LINES_CSV = "payout_lines.csv"
 SUMMARY_CSV = "partner_summary.csv"
@@ -87,6 +104,7 @@ def mdf_record(row: MdfRow) -> dict[str, str]:
         "window_start": row.window_start.isoformat(),
         "window_end": row.window_end.isoformat(),
         "partner_id": row.partner_id,
+        "partner_name": row.partner_name,
         "partner_tier": row.partner_tier,
         "supported_requests": str(row.supported_requests),
         "cosell_csat_avg": csat_text(row.cosell_csat_avg),
@@ -97,85 +115,180 @@ def mdf_record(row: MdfRow) -> dict[str, str]:
     }
 
 
-def render_csv(columns: tuple[str, ...], records: Iterable[dict[str, str]]) -> bytes:
-    """UTF-8 CSV, header row, RFC 4180 quoting, LF line endings."""
+Records = dict[str, list[dict[str, str]]]  # CSV name -> its rows
+
+
+def period_records(result: PeriodResult) -> Records:
+    """The rows of the period's three CSVs: what every other file of the period is rendered from."""
+    return {
+        LINES_CSV: [line_record(line) for line in result.lines],
+        SUMMARY_CSV: [summary_record(row) for row in result.summaries],
+        MDF_CSV: [mdf_record(row) for row in result.mdf],
+    }
+
+
+SOURCE_CSVS = (LINES_CSV, SUMMARY_CSV, MDF_CSV)  # what approval renders the approved documents from
+
+
+def read_records(period_dir: Path) -> Records:
+    """The rows of a period's three CSVs as written (approval renders the approved documents from them)."""
+    return {name: parse_csv((period_dir / name).read_bytes()) for name in SOURCE_CSVS}
+
+
+def neutralise(text: str) -> str:
+    """A text field made safe for spreadsheets: a single quote before a leading =, +, -, @, tab, CR or quote."""
+    return "'" + text if text.startswith(FORMULA_LEADS) else text
+
+
+def restore(text: str) -> str:
+    """The inverse of neutralise."""
+    return text[1:] if text.startswith("'") else text
+
+
+def render_csv(columns: tuple[str, ...], records: Iterable[Mapping[str, str]]) -> bytes:
+    """UTF-8 CSV, header row, RFC 4180 quoting, LF line endings; text fields neutralised."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(records)
+    for record in records:
+        writer.writerow({k: v if k in NUMBER_COLUMNS else neutralise(v) for k, v in record.items()})
     return buffer.getvalue().encode("utf-8")
 
 
 def parse_csv(content: bytes) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(content.decode("utf-8"), newline="")))
+    """Rows of a CSV written by render_csv, with the text as it was before neutralising."""
+    return [{k: v if k in NUMBER_COLUMNS else restore(v) for k, v in row.items()}
+            for row in csv.DictReader(io.StringIO(content.decode("utf-8"), newline=""))]
 
 
 # ---------------------------------------------------------------- workbook
 
-MONEY_FORMAT = "0.00"
+MONEY_FORMAT = "#,##0.00"  # thousands separated, two decimals; the cells stay numbers
+MAX_WIDTH = 80
+MDF_SHEET_COLUMNS = MDF_COLUMNS[:MDF_COLUMNS.index("reasons") + 1] + ("reasons_in_words",) + \
+    MDF_COLUMNS[MDF_COLUMNS.index("reasons") + 1:]
 
 
-def _sheet(wb: xlsxwriter.Workbook, title: str, columns: tuple[str, ...], rows: list[list[Any]],
-           money: set[str]) -> None:
-    """One sheet: a header row, then the rows; money as numbers shown with two decimals, dates as dates."""
+def _cell(column: str, text: str) -> Any:
+    """A CSV field as the value a spreadsheet cell holds: numbers, dates, booleans, text; empty as None."""
+    if text == "":
+        return None
+    if column in MONEY_COLUMNS or column == "rate":
+        return Decimal(text)
+    if column in COUNT_COLUMNS:
+        return int(text)
+    if column in DATE_COLUMNS:
+        return dt.date.fromisoformat(text)
+    if column == "is_eligible":
+        return text == "true"
+    return text
+
+
+def _shown(value: Any) -> str:
+    """Roughly what a cell shows, to size its column."""
+    if isinstance(value, Decimal):
+        return f"{value:,.2f}"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+class _Formats:
+    def __init__(self, wb: xlsxwriter.Workbook, approved: bool):
+        self.status = wb.add_format({"bold": True, "font_color": "#006100" if approved else "#9C0006",
+                                     "bg_color": "#C6EFCE" if approved else "#FFC7CE"})
+        self.header = wb.add_format({"bold": True, "bottom": 1, "bg_color": "#D9D9D9", "text_wrap": False})
+        self.money = wb.add_format({"num_format": MONEY_FORMAT})
+        self.money_bold = wb.add_format({"num_format": MONEY_FORMAT, "bold": True})
+        self.date = wb.add_format({"num_format": "yyyy-mm-dd"})
+        self.bold = wb.add_format({"bold": True})
+
+
+def _sheet(wb: xlsxwriter.Workbook, title: str, banner: str, formats: _Formats, columns: tuple[str, ...],
+           rows: list[list[Any]], total: list[Any] | None = None) -> None:
+    """One sheet: the status banner, a bold frozen header with filters, the rows (and a bold total row).
+
+    Money is numbers shown with thousands separators and two decimals, dates are dates, text is always a
+    string cell (never a formula).
+    """
     ws = wb.add_worksheet(title)
-    ws.freeze_panes(1, 0)
-    ws.write_row(0, 0, list(columns))
-    money_format = wb.add_format({"num_format": MONEY_FORMAT})
-    date_format = wb.add_format({"num_format": "yyyy-mm-dd"})
-    formats = [money_format if name in money else date_format if name in ("window_start", "window_end") else None
-               for name in columns]
-    for r, row in enumerate(rows, start=1):
-        for c, (value, number_format) in enumerate(zip(row, formats)):
+    ws.write_string(0, 0, banner, formats.status)
+    ws.write_row(1, 0, list(columns), formats.header)
+    ws.freeze_panes(2, 0)
+    ws.autofilter(1, 0, 1 + len(rows), len(columns) - 1)
+    body = [(row, False) for row in rows] + ([(total, True)] if total else [])
+    for r, (row, bold) in enumerate(body, start=2):
+        for c, (column, value) in enumerate(zip(columns, row)):
             if value is None:
                 continue
             if isinstance(value, Decimal):
-                ws.write_number(r, c, float(value), number_format)  # exact to the cent in a double
+                # exact to the cent in a double; a rate shows as written
+                fmt = (formats.money_bold if bold else formats.money) if column in MONEY_COLUMNS else None
+                ws.write_number(r, c, float(value), fmt)
             elif isinstance(value, bool):
                 ws.write_boolean(r, c, value)
             elif isinstance(value, int):
-                ws.write_number(r, c, value)
+                ws.write_number(r, c, value, formats.bold if bold else None)
             elif isinstance(value, dt.date):
-                ws.write_datetime(r, c, dt.datetime.combine(value, dt.time()), number_format)
+                ws.write_datetime(r, c, dt.datetime.combine(value, dt.time()), formats.date)
             else:
-                ws.write_string(r, c, str(value))
+                ws.write_string(r, c, str(value), formats.bold if bold else None)
+    for c, column in enumerate(columns):
+        width = max([len(column) + 3] + [len(_shown(row[c])) + 1 for row, _ in body])  # +3: the filter button
+        ws.set_column(c, c, min(width, MAX_WIDTH))
 
 
-def render_workbook(result: PeriodResult) -> bytes:
-    """The finance workbook (sheets summary, lines, mdf); money as numeric cells, fixed metadata."""
+def render_workbook(records: Records, meta: Mapping[str, Any]) -> bytes:
+    """The finance workbook (sheets summary, lines, mdf) from the period's CSV rows; fixed metadata.
+
+    Every sheet starts with the status banner (DRAFT, or APPROVED with who and when).
+    """
+    period = meta["period"]
+    banner = status_banner(meta)
     raw = io.BytesIO()
-    wb = xlsxwriter.Workbook(raw, {"in_memory": True})
-    period = result.period.label
-    summary_rows = [
-        [s.period, s.partner_id, s.partner_name, s.partner_type, s.partner_tier, s.cosell_accelerator_usd,
-         s.pipeline_contribution_usd, s.new_logo_bonus_usd, s.total_usd, s.lines]
-        for s in result.summaries
-    ]
-    summary_rows.append([
-        period, "TOTAL", "", "", "",
-        sum((s.cosell_accelerator_usd for s in result.summaries), Decimal("0.00")),
-        sum((s.pipeline_contribution_usd for s in result.summaries), Decimal("0.00")),
-        sum((s.new_logo_bonus_usd for s in result.summaries), Decimal("0.00")),
-        result.total_usd, len(result.lines),
-    ])
-    money_summary = {"cosell_accelerator_usd", "pipeline_contribution_usd", "new_logo_bonus_usd", "total_usd"}
-    _sheet(wb, "summary", SUMMARY_COLUMNS, summary_rows, money_summary)
-    _sheet(wb, "lines", LINE_COLUMNS, [
-        [l.period, l.line_id, l.partner_id, l.partner_name, l.partner_type, l.partner_tier, l.rule_id,
-         l.deal_id or None, l.basis_usd, l.rate, l.amount_usd, l.explanation]
-        for l in result.lines
-    ], {"basis_usd", "amount_usd"})
-    _sheet(wb, "mdf", MDF_COLUMNS, [
-        [m.period, m.window_start, m.window_end, m.partner_id, m.partner_tier, m.supported_requests,
-         None if m.cosell_csat_avg is None else Decimal(csat_text(m.cosell_csat_avg)), m.supported_won_usd,
-         m.is_eligible, "|".join(m.reasons) or None, m.mdf_allocation_usd]
-        for m in result.mdf
-    ], {"cosell_csat_avg", "supported_won_usd", "mdf_allocation_usd"})
-    wb.set_properties({"title": f"Co-sell payouts {period}", "author": "cosell payouts", "created": FIXED_TIME})
+    wb = xlsxwriter.Workbook(raw, {"in_memory": True, "strings_to_formulas": False})
+    formats = _Formats(wb, meta.get("status") == APPROVED)
+
+    def rows(name: str, columns: tuple[str, ...]) -> list[list[Any]]:
+        return [[_cell(column, record.get(column, "")) for column in columns] for record in records[name]]
+
+    summaries = rows(SUMMARY_CSV, SUMMARY_COLUMNS)
+    sums = {column: sum((row[i] for row in summaries), Decimal("0.00"))
+            for i, column in enumerate(SUMMARY_COLUMNS) if column in MONEY_COLUMNS}
+    total = [period, "TOTAL", None, None, None] + [sums[c] for c in SUMMARY_COLUMNS[5:-1]] + [len(records[LINES_CSV])]
+    _sheet(wb, "summary", banner, formats, SUMMARY_COLUMNS, summaries, total)
+    _sheet(wb, "lines", banner, formats, LINE_COLUMNS, rows(LINES_CSV, LINE_COLUMNS))
+    mdf = [dict(record, reasons_in_words=mdf_reason_words(record)) for record in records[MDF_CSV]]
+    _sheet(wb, "mdf", banner, formats, MDF_SHEET_COLUMNS,
+           [[_cell(column, record.get(column, "")) for column in MDF_SHEET_COLUMNS] for record in mdf])
+    wb.set_properties({"title": f"Co-sell payouts {period} ({meta.get('status')})", "author": "cosell payouts",
+                       "created": FIXED_TIME})
     wb.close()
     # In memory, XlsxWriter dates every zip entry 1980-01-01: with the fixed properties above,
     # the bytes depend only on the content.
     return raw.getvalue()
+
+
+def render_documents(records: Records, meta: Mapping[str, Any]) -> dict[str, tuple[bytes, int]]:
+    """The files people read (the workbook and a statement per partner with lines), name -> (bytes, rows).
+
+    Rendered from the CSV rows and the manifest only, so approval renders the same documents with APPROVED
+    on them from the verified draft files.
+    """
+    period = meta["period"]
+    documents = {workbook_name(period): (render_workbook(records, meta), len(records[LINES_CSV]))}
+    banner = status_banner(meta)
+    mdf = {row["partner_id"]: row for row in records[MDF_CSV]}
+    lines_of: dict[str, list[dict[str, str]]] = {}
+    for line in records[LINES_CSV]:
+        lines_of.setdefault(line["partner_id"], []).append(line)
+    for summary in records[SUMMARY_CSV]:
+        lines = lines_of.get(summary["partner_id"], [])
+        name = statement_name(summary["partner_id"])
+        if name in documents:
+            raise CosellError(f"partner ids {summary['partner_id']!r} and another map to the same statement file {name}")
+        documents[name] = (render_statement(summary, lines, mdf.get(summary["partner_id"]), meta, banner), len(lines))
+    return documents
 
 
 # ---------------------------------------------------------------- manifests

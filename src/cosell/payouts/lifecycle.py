@@ -25,7 +25,6 @@ from cosell.payouts import ledger
 from cosell.payouts.engine import EngineOutput, run_engine
 from cosell.payouts.plans import Plan, load_plans, plan_for
 from cosell.payouts.rules import ZERO, Period, money_text, parse_period, rule_order
-from cosell.payouts.statements import render_statement, statement_name
 
 @dataclass(frozen=True)
 class RunSummary:
@@ -36,6 +35,7 @@ class RunSummary:
     partners: int
     total_usd: Decimal
     plan_id: str
+    warnings: tuple[str, ...] = ()  # one line each; the command line prints them on stderr
 
     def describe(self) -> str:
         if self.status == "UNCHANGED":
@@ -67,29 +67,39 @@ class ApprovalSummary:
 def render_period(plan: Plan, output: EngineOutput) -> dict[str, bytes]:
     """Every file of a DRAFT period, name -> bytes, manifest last."""
     result = output.result
-    as_of = output.as_of_date.isoformat() if output.as_of_date else None
-    contents: dict[str, bytes] = {
-        F.LINES_CSV: F.render_csv(F.LINE_COLUMNS, map(F.line_record, result.lines)),
-        F.SUMMARY_CSV: F.render_csv(F.SUMMARY_COLUMNS, map(F.summary_record, result.summaries)),
-        F.MDF_CSV: F.render_csv(F.MDF_COLUMNS, map(F.mdf_record, result.mdf)),
-        F.workbook_name(result.period.label): F.render_workbook(result),
-    }
-    rows = {F.LINES_CSV: len(result.lines), F.SUMMARY_CSV: len(result.summaries), F.MDF_CSV: len(result.mdf),
-            F.workbook_name(result.period.label): len(result.lines)}
-    mdf = {row.partner_id: row for row in result.mdf}
-    lines_of: dict[str, list] = {}
-    for line in result.lines:
-        lines_of.setdefault(line.partner_id, []).append(line)
-    for summary in result.summaries:
-        lines = lines_of.get(summary.partner_id, [])
-        name = statement_name(summary.partner_id)
-        if name in contents:
-            raise CosellError(f"partner ids {summary.partner_id!r} and another map to the same statement file {name}")
-        contents[name] = render_statement(summary, lines, mdf.get(summary.partner_id), plan.plan_id, as_of)
-        rows[name] = len(lines)
-    files = {name: F.file_entry(content, rows[name]) for name, content in contents.items()}
-    contents[F.MANIFEST] = F.render_json(F.period_manifest(result, plan, output.as_of_date, files))
+    records = F.period_records(result)
+    contents = {name: F.render_csv(columns, records[name])
+                for name, columns in ((F.LINES_CSV, F.LINE_COLUMNS), (F.SUMMARY_CSV, F.SUMMARY_COLUMNS),
+                                      (F.MDF_CSV, F.MDF_COLUMNS))}
+    files = {name: F.file_entry(content, len(records[name])) for name, content in contents.items()}
+    draft = F.period_manifest(result, plan, output.as_of_date, {})
+    for name, (content, rows) in F.render_documents(records, draft).items():
+        contents[name] = content
+        files[name] = F.file_entry(content, rows)
+    contents[F.MANIFEST] = F.render_json(dict(draft, files=files))
     return contents
+
+
+def run_warnings(period: Period, output: EngineOutput, plan_id: str) -> tuple[str, ...]:
+    """What a person running a period should know before reading its files (pure)."""
+    as_of = output.as_of_date
+    warnings = []
+    if as_of is None or as_of < period.last_day:
+        warnings.append(
+            f"period {period.label} had not ended by the warehouse as_of_date {as_of or 'unknown'}: the DRAFT is a "
+            f"preview, its amounts will change and it cannot be approved before data through {period.last_day} is in"
+        )
+    if output.deals_in_period == 0:
+        warnings.append(
+            f"period {period.label} has no partner deals in the warehouse (none registered, closed or in technical "
+            f"validation in it): check --period and that its extracts were landed"
+        )
+    elif not output.result.lines:
+        warnings.append(
+            f"period {period.label} has {output.deals_in_period} partner deal(s) but no payout lines: none "
+            f"qualified under plan {plan_id}, every total is 0.00"
+        )
+    return tuple(warnings)
 
 
 def adjustment_rows(issued: dict[str, tuple[dict[str, str], Decimal]], recomputed: list[dict[str, str]],
@@ -272,7 +282,7 @@ def run_period(period: str, out: Path, settings: Settings, plans_dir: Path | Non
             _publish_dir(contents, period_dir)
             crash_point("payouts:draft-written")
         return RunSummary(p.label, "DRAFT", period_dir, len(result.lines), len(result.summaries), result.total_usd,
-                          plan.plan_id)
+                          plan.plan_id, run_warnings(p, output, plan.plan_id))
 
     issued = issued_lines(period_dir, sets)
     recorded = _issued_ledger_rows(period_dir, manifest, sets)
@@ -373,7 +383,7 @@ def approve_period(period: str, out: Path, settings: Settings, approved_by: str 
     who = approved_by or _login()
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
     record = custody.Approval(who, now, "", str(period_dir.resolve()), {})
-    content = custody.approved_manifest(manifest, who, record.approved_at_text)
+    contents = custody.approved_files(period_dir, manifest, who, record.approved_at_text)
     con = connect(settings)  # a missing or locked warehouse is a one-line CosellError
     try:
         con.execute(custody.DDL)
@@ -383,7 +393,7 @@ def approve_period(period: str, out: Path, settings: Settings, approved_by: str 
         con.execute(
             "insert into payouts.approvals values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [p.label, who, now, manifest.get("plan_id"), manifest.get("plan_sha256"), as_of,
-             Decimal(manifest.get("total_usd", "0")), F.sha256(content), record.files_dir],
+             Decimal(manifest.get("total_usd", "0")), F.sha256(contents[F.MANIFEST]), record.files_dir],
         )
         # the period's rows become APPROVED: taken from the verified payout_lines.csv, so they are what was approved
         approved_rows = ledger.line_rows(F.parse_csv((period_dir / F.LINES_CSV).read_bytes()), ledger.APPROVED,
@@ -400,7 +410,7 @@ def approve_period(period: str, out: Path, settings: Settings, approved_by: str 
         con.close()
     crash_point("approve:recorded")
     try:
-        custody.write_manifest(period_dir, content)
+        custody.write_files(period_dir, contents)
         crash_point("approve:manifest-written")
         custody.freeze(period_dir, sorted(manifest.get("files", {})) + [F.MANIFEST])
     except OSError as error:

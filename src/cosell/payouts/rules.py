@@ -164,6 +164,7 @@ class MdfRow:
     window_start: dt.date
     window_end: dt.date
     partner_id: str
+    partner_name: str
     partner_tier: str
     supported_requests: int
     cosell_csat_avg: Decimal | None
@@ -387,6 +388,7 @@ def mdf_rows(rule: MdfRule, period: Period, data: PeriodData, tiers: dict[str, s
             window_start=window_start,
             window_end=period.last_day,
             partner_id=partner.partner_id,
+            partner_name=partner.partner_name,
             partner_tier=tier,
             supported_requests=count,
             cosell_csat_avg=csat,

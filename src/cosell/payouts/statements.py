@@ -1,11 +1,14 @@
-"""One self-contained HTML statement per partner with lines, explaining each line in plain words."""
+"""One self-contained HTML statement per partner with lines, explaining each line in plain words, under its status."""
 
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from html import escape
+from typing import Any, Mapping
 
-from cosell.payouts.rules import CAP_ADJUSTMENT, MdfRow, PartnerSummary, PayoutLine, money_text, rate_text
+from cosell.payouts.rules import CAP_ADJUSTMENT
+from cosell.payouts.wording import APPROVED, DRAFT, mdf_reason_words
 
 RULE_WORDS = {
     "cosell_accelerator_usd": "Co-sell accelerator: a share of each deal you won this month with co-sell support "
@@ -22,6 +25,9 @@ th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
 td.num,th.num{text-align:right;white-space:nowrap}
 tfoot td{font-weight:bold}
 .note{color:#555;font-size:90%}
+.status{font-weight:bold;padding:6px 10px;border:2px solid}
+.status.draft{color:#9C0006;background:#FFC7CE;border-color:#9C0006}
+.status.approved{color:#006100;background:#C6EFCE;border-color:#006100}
 """
 
 
@@ -31,55 +37,62 @@ def statement_name(partner_id: str) -> str:
     return f"statements/{safe}.html"
 
 
-def render_statement(summary: PartnerSummary, lines: list[PayoutLine], mdf: MdfRow | None,
-                     plan_id: str, as_of: str | None) -> bytes:
-    """The partner's statement for one period (no scripts, no external resources)."""
+def render_statement(summary: Mapping[str, str], lines: list[Mapping[str, str]], mdf: Mapping[str, str] | None,
+                     meta: Mapping[str, Any], banner: str) -> bytes:
+    """The partner's statement for one period from its CSV rows (no scripts, no external resources).
+
+    banner says whether the period is a DRAFT or APPROVED (by whom, when); it heads the page.
+    """
     e = escape
+    approved = meta.get("status") == APPROVED
     rows = "\n".join(
-        f"<tr><td>{e(line.rule_id)}</td><td>{e(line.deal_id or '-')}</td>"
-        f"<td class=\"num\">{money_text(line.basis_usd)}</td><td class=\"num\">{e(rate_text(line.rate) or '-')}</td>"
-        f"<td class=\"num\">{money_text(line.amount_usd)}</td><td>{e(line.explanation)}</td></tr>"
+        f"<tr><td>{e(line['rule_id'])}</td><td>{e(line['deal_id'] or '-')}</td>"
+        f"<td class=\"num\">{e(line['basis_usd'])}</td><td class=\"num\">{e(line['rate'] or '-')}</td>"
+        f"<td class=\"num\">{e(line['amount_usd'])}</td><td>{e(line['explanation'])}</td></tr>"
         for line in lines
     )
     parts = [
-        ("Co-sell accelerator (after the cap)", summary.cosell_accelerator_usd, "cosell_accelerator_usd"),
-        ("Pipeline contribution", summary.pipeline_contribution_usd, "pipeline_contribution_usd"),
-        ("New-logo bonus", summary.new_logo_bonus_usd, "new_logo_bonus_usd"),
+        ("Co-sell accelerator (after the cap)", "cosell_accelerator_usd"),
+        ("Pipeline contribution", "pipeline_contribution_usd"),
+        ("New-logo bonus", "new_logo_bonus_usd"),
     ]
     totals = "\n".join(
-        f"<tr><td>{e(label)}</td><td class=\"num\">{money_text(amount)}</td></tr>" for label, amount, _ in parts
+        f"<tr><td>{e(label)}</td><td class=\"num\">{e(summary[key])}</td></tr>" for label, key in parts
     )
-    words = "\n".join(f"<li>{e(RULE_WORDS[key])}</li>" for _, amount, key in parts if amount)
-    if any(line.rule_id == CAP_ADJUSTMENT for line in lines):
+    words = "\n".join(f"<li>{e(RULE_WORDS[key])}</li>" for _, key in parts if Decimal(summary[key]))
+    if any(line["rule_id"] == CAP_ADJUSTMENT for line in lines):
         words += "\n<li>Cap adjustment: a negative line that brings the month's accelerator total down to the cap.</li>"
     mdf_text = ""
     if mdf is not None:
-        if mdf.is_eligible:
-            mdf_text = (f"You are eligible for market development funds (MDF) for the window {mdf.window_start} to "
-                        f"{mdf.window_end}: allocation {money_text(mdf.mdf_allocation_usd)} USD. MDF is not part of "
-                        f"the amount paid above.")
+        window = f"{mdf['window_start']} to {mdf['window_end']}"
+        if mdf["is_eligible"] == "true":
+            mdf_text = (f"You are eligible for market development funds (MDF) for the window {window}: allocation "
+                        f"{mdf['mdf_allocation_usd']} USD. MDF is not part of the amount paid above.")
         else:
-            mdf_text = (f"You are not eligible for market development funds (MDF) for the window {mdf.window_start} "
-                        f"to {mdf.window_end} (reasons: {', '.join(mdf.reasons)}).")
+            mdf_text = (f"You are not eligible for market development funds (MDF) for the window {window} "
+                        f"({mdf_reason_words(mdf)}).")
+    count = int(summary["lines"])
+    state = APPROVED if approved else DRAFT
     html = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<title>Co-sell payout statement {e(summary.period)} - {e(summary.partner_name)}</title>
+<title>{state}: co-sell payout statement {e(summary['period'])} - {e(summary['partner_name'])}</title>
 <style>{STYLE}</style>
 </head>
 <body>
-<h1>Co-sell payout statement</h1>
-<p><strong>{e(summary.partner_name)}</strong> ({e(summary.partner_id)}), {e(summary.partner_type)} partner,
-tier {e(summary.partner_tier)} at the end of the period.</p>
-<p>Period {e(summary.period)}: the calendar month in UTC. Plan {e(plan_id)}; warehouse data as of {e(as_of or 'unknown')}.</p>
-<h2>Total: {money_text(summary.total_usd)} USD</h2>
+<p class="status {state.lower()}" id="status">{e(banner)}</p>
+<h1>Co-sell payout statement ({state})</h1>
+<p><strong>{e(summary['partner_name'])}</strong> ({e(summary['partner_id'])}), {e(summary['partner_type'])} partner,
+tier {e(summary['partner_tier'])} at the end of the period.</p>
+<p>Period {e(summary['period'])}: the calendar month in UTC. Plan {e(meta.get('plan_id') or 'unknown')}; warehouse data as of {e(meta.get('as_of_date') or 'unknown')}.</p>
+<h2>Total: {e(summary['total_usd'])} USD</h2>
 <table>
 <thead><tr><th>Part</th><th class="num">USD</th></tr></thead>
 <tbody>
 {totals}
 </tbody>
-<tfoot><tr><td>Total ({summary.lines} line{'s' if summary.lines != 1 else ''})</td><td class="num">{money_text(summary.total_usd)}</td></tr></tfoot>
+<tfoot><tr><td>Total ({count} line{'s' if count != 1 else ''})</td><td class="num">{e(summary['total_usd'])}</td></tr></tfoot>
 </table>
 <h2>Lines</h2>
 <p class="note">Each amount is the basis times the rate, rounded once to the cent (half to even).</p>
