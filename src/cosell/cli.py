@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     land = sub.add_parser("land", help="land new extract files from an inbox")
     land.add_argument("--inbox", type=Path, required=True)
+    land.add_argument(
+        "--until", type=_date, default=None, metavar="YYYY-MM-DD",
+        help="land only files of business dates up to this one (a backfill or rerun of that date); default: no bound",
+    )
 
     build = sub.add_parser("build", help="dbt build: models and their tests")
     build.add_argument(
@@ -74,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="the nightly run: land, gate, build, gate, publish")
     run.add_argument("--inbox", type=Path, required=True)
+    run.add_argument(
+        "--until", type=_date, default=None, metavar="YYYY-MM-DD",
+        help="the run for this business date: land only files of dates up to it; default: no bound",
+    )
 
     pay = sub.add_parser("payouts", help="payout periods")
     pay_sub = pay.add_subparsers(dest="payouts_command", required=True, parser_class=_Parser)
@@ -99,7 +107,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> str:
     if args.command == "land":
         from cosell.landing import land
 
-        return land(args.inbox, settings).describe()
+        return land(args.inbox, settings, until=args.until).describe()
     if args.command == "build":
         from cosell.build import build
 
@@ -111,7 +119,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> str:
     if args.command == "run":
         from cosell.nightly import run_nightly
 
-        return run_nightly(args.inbox, settings).describe()
+        return run_nightly(args.inbox, settings, until=args.until).describe()
     if args.command == "payouts":
         from cosell.payouts import lifecycle
 

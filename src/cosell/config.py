@@ -20,6 +20,7 @@ class Settings:
     duckdb_threads: int
     duckdb_memory_limit: str
     max_reject_rate: float
+    delivery_calendar: Path | None = None  # YAML of the feeds expected per business date (cosell.delivery)
 
     @property
     def quarantine_dir(self) -> Path:
@@ -46,4 +47,5 @@ class Settings:
             duckdb_threads=int(env.get("COSELL_DUCKDB_THREADS") or os.cpu_count() or 2),
             duckdb_memory_limit=env.get("COSELL_DUCKDB_MEMORY_LIMIT") or "4GB",
             max_reject_rate=float(env.get("COSELL_MAX_REJECT_RATE") or 0.01),
+            delivery_calendar=Path(env["COSELL_DELIVERY_CALENDAR"]).resolve() if env.get("COSELL_DELIVERY_CALENDAR") else None,
         )

@@ -6,9 +6,11 @@ inside DuckDB and only small frames of offending rows reach pandas and Great Exp
 
 Views (all TEMP, nothing is written to the warehouse):
 
-- gate_batch(load_id): the nightly batch, the greatest load id seen in raw.load_audit or in
-  any raw feed table (-1 when nothing was ever landed).
-- batch_<feed>: the rows of raw.<feed> landed by that batch.
+- gate_batch(load_id): the loads of the nightly batch, one row each: every load the run
+  ledger (cosell.ledger) does not record as passed by the raw gate; when none is pending (or
+  the warehouse has no ledger), the greatest load id seen in raw.load_audit or in any raw
+  feed table. No row when nothing was ever landed.
+- batch_<feed>: the rows of raw.<feed> landed by those loads.
 - latest_<feed> for upsert feeds: the latest state per key (SPEC section 1 tie-break:
   updated_at, then business date, then file name, then row; fx_rates: business date, file
   name, row).
@@ -23,6 +25,7 @@ from __future__ import annotations
 import duckdb
 
 from cosell.contract import FEEDS
+from cosell.ledger import RAW_PENDING_SQL, has_ledger
 
 
 def _order(feed_name: str, latest: bool) -> str:
@@ -35,19 +38,23 @@ def _order(feed_name: str, latest: bool) -> str:
     return ", ".join(f"{c} {direction}" for c in cols)
 
 
-def view_statements() -> list[str]:
+def view_statements(with_ledger: bool = False) -> list[str]:
     parts = [f"SELECT max(_load_id) AS load_id FROM raw.{name}" for name in FEEDS]
     parts.append("SELECT max(load_id) AS load_id FROM raw.load_audit")
-    statements = [
-        "CREATE OR REPLACE TEMP VIEW gate_batch AS SELECT coalesce(max(load_id), -1) AS load_id FROM ("
-        + " UNION ALL ".join(parts)
-        + ")"
-    ]
+    latest = "SELECT max(load_id) AS load_id FROM (" + " UNION ALL ".join(parts) + ")"
+    if with_ledger:
+        batch = (
+            f"WITH pending AS ({RAW_PENDING_SQL}) SELECT load_id FROM pending "
+            f"UNION ALL SELECT load_id FROM ({latest}) WHERE NOT EXISTS (SELECT 1 FROM pending)"
+        )
+    else:
+        batch = latest
+    statements = [f"CREATE OR REPLACE TEMP VIEW gate_batch AS SELECT load_id FROM ({batch}) WHERE load_id IS NOT NULL"]
     for name, feed in FEEDS.items():
         key = ", ".join(feed.key)
         statements.append(
             f"CREATE OR REPLACE TEMP VIEW batch_{name} AS "
-            f"SELECT * FROM raw.{name} WHERE _load_id = (SELECT load_id FROM gate_batch)"
+            f"SELECT * FROM raw.{name} WHERE _load_id IN (SELECT load_id FROM gate_batch)"
         )
         latest = feed.kind == "upsert"
         order = _order(name, latest)
@@ -69,7 +76,7 @@ def view_statements() -> list[str]:
 
 def create_gate_views(con: duckdb.DuckDBPyConnection) -> None:
     """Create the gate's TEMP views on `con` (works on a read-only connection)."""
-    for statement in view_statements():
+    for statement in view_statements(with_ledger=has_ledger(con)):
         con.execute(statement)
 
 
