@@ -234,7 +234,7 @@ def test_clean_fixture_passes_both_gates(gate_settings):
     raw = check("raw", gate_settings)
     assert raw.ok, raw.describe()
     assert raw.failures == [] and raw.warnings == []
-    assert raw.batch_load_id == 1
+    assert raw.batch_load_ids == [1]
     marts = check("marts", gate_settings)
     assert marts.ok, marts.describe()
     assert marts.failures == [] and marts.warnings == []
@@ -648,7 +648,7 @@ def test_only_the_latest_load_is_the_batch(gate_settings):
     insert_raw(con, {"partners": [{**PARTNER, "partner_id": "P3", "updated_at": T(2026, 3, 1)}]}, load_id=2)
     con.close()
     result = check("raw", gate_settings, suites=["raw_deals", "raw_partners", "raw_batch"])
-    assert result.ok and result.batch_load_id == 2
+    assert result.ok and result.batch_load_ids == [2]
 
 
 def test_missing_mart_column_fails_its_expectation(gate_settings):

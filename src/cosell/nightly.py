@@ -76,10 +76,10 @@ class NightlySummary:
 
 
 class StepFailed(CosellError):
-    """A part of a step failed; `part` names it, `published` says whether publish already ran."""
+    """A part of a step failed; `part` names it, `published` says whether publish already ran, `error` is the failure."""
 
     def __init__(self, part: str, published: bool, error: CosellError):
-        self.part, self.published = part, published
+        self.part, self.published, self.error = part, published, error
         super().__init__(str(error))
 
 
