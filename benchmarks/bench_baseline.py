@@ -6,8 +6,11 @@ Usage: .venv/bin/python benchmarks/bench_baseline.py --inbox DIR --db FILE [--un
 No landing audit, no rejects, no duplicates detection, no gates: every file of the inbox is
 read once, as it is (the generated extracts break no contract rule, and a byte-identical
 copy changes no latest state). Lineage for the SPEC tie-breaks comes from the path: the
-business date folder and the file name; a file's rows are numbered in reading order. Parquet
-files (the generator writes some) need a read_parquet beside each feed's read_csv.
+business date folder and the file name; rows are numbered in reading order (one sequence
+over the feed, so within a file it follows the file). Columns are matched by position: the
+generated files of a feed share one header (union_by_name, which matches by name as landing
+does, made the read 6x slower here). Parquet files (the generator writes some) need a
+read_parquet beside each feed's read_csv. `--compare` checks the marts against `cosell run`'s.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def raw_layer(inbox: Path, until: dt.date | None = None) -> list[str]:
         if csvs:
             paths = "[" + ", ".join(_quote(str(folder / g)) for g in csvs) + "]"
             reads.append(
-                f"SELECT * FROM read_csv({paths}, header = true, all_varchar = true, union_by_name = true, filename = true)"
+                f"SELECT * FROM read_csv({paths}, header = true, all_varchar = true, filename = true, delim = ',', quote = '\"', escape = '\"')"
             )
         if any(folder.glob("*/*.parquet")):
             reads.append(f"SELECT * FROM read_parquet({_quote(str(folder / '*/*.parquet'))}, union_by_name = true, filename = true)")
@@ -61,7 +64,7 @@ def raw_layer(inbox: Path, until: dt.date | None = None) -> list[str]:
             f"CREATE TABLE raw.{name} AS SELECT * FROM (SELECT {columns}, "
             "CAST(regexp_extract(filename, '/([0-9]{4}-[0-9]{2}-[0-9]{2})/[^/]*$', 1) AS DATE) AS _business_date, "
             "regexp_extract(filename, '[^/]*$') AS _file_name, filename AS _file_sha256, "
-            "row_number() OVER (PARTITION BY filename) AS _row_number, 1::BIGINT AS _load_id "
+            "row_number() OVER () AS _row_number, 1::BIGINT AS _load_id "
             f"FROM ({' UNION ALL BY NAME '.join(reads)})) {bound}"
         )
     statements.append(
