@@ -16,8 +16,10 @@ Views (all TEMP, nothing is written to the warehouse):
   name, row).
 - first_<feed> for event feeds: the copy de-duplication keeps (earliest business date, file
   name, row).
-- <feed>_top_ties: keys whose latest (upsert) or kept (event) copy is ambiguous, i.e. two
-  landed rows share the whole ordering tuple: the same source row landed twice.
+- <feed>_top_ties: keys of the batch whose latest (upsert) or kept (event) copy is
+  ambiguous, i.e. two landed rows share the whole ordering tuple: the same source row landed
+  twice. Only keys with a row in the batch can have become ambiguous since the last passed
+  gate (one of the two rows is new), so the check costs the day's keys, not the history.
 """
 
 from __future__ import annotations
@@ -68,7 +70,8 @@ def view_statements(with_ledger: bool = False) -> list[str]:
         statements.append(
             f"CREATE OR REPLACE TEMP VIEW {name}_top_ties AS "
             f"SELECT {key}, {lineage}, count(*) AS copies FROM ("
-            f"SELECT * FROM raw.{name} QUALIFY rank() OVER (PARTITION BY {key} ORDER BY {order}) = 1"
+            f"SELECT * FROM raw.{name} SEMI JOIN (SELECT DISTINCT {key} FROM batch_{name}) USING ({key}) "
+            f"QUALIFY rank() OVER (PARTITION BY {key} ORDER BY {order}) = 1"
             f") GROUP BY ALL HAVING count(*) > 1"
         )
     return statements
