@@ -14,6 +14,8 @@ Views (all TEMP, nothing is written to the warehouse):
 - latest_<feed> for upsert feeds: the latest state per key (SPEC section 1 tie-break:
   updated_at, then business date, then file name, then row; fx_rates: business date, file
   name, row).
+- batch_latest_<feed> for upsert feeds: the latest state of the keys with a row in the batch
+  (for rules only a key of the batch can break; it costs the day's keys, not the history).
 - first_<feed> for event feeds: the copy de-duplication keeps (earliest business date, file
   name, row).
 - <feed>_top_ties: keys of the batch whose latest (upsert) or kept (event) copy is
@@ -65,6 +67,12 @@ def view_statements(with_ledger: bool = False) -> list[str]:
             f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM raw.{name} "
             f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1"
         )
+        if latest:
+            statements.append(
+                f"CREATE OR REPLACE TEMP VIEW batch_latest_{name} AS SELECT * FROM raw.{name} "
+                f"SEMI JOIN (SELECT DISTINCT {key} FROM batch_{name}) USING ({key}) "
+                f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1"
+            )
         lineage = ", ".join(c for c in (["updated_at"] if latest and "updated_at" in feed.column_names else []))
         lineage = (lineage + ", " if lineage else "") + "_business_date, _file_name, _row_number"
         statements.append(
