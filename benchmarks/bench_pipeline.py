@@ -1,6 +1,6 @@
 """Benchmark: the nightly pipeline and a payout period on a generated history.
 
-Usage: .venv/bin/python benchmarks/bench_pipeline.py [--deals 1000000] [--out benchmarks/out]
+Usage: .venv/bin/python benchmarks/bench_pipeline.py [--deals 1000000] [--out benchmarks/out] [--side-by-side]
 
 1. generate the history (180 business dates);
 2. land every date but the last, then the full dbt build, the raw and marts gates;
@@ -10,6 +10,11 @@ Usage: .venv/bin/python benchmarks/bench_pipeline.py [--deals 1000000] [--out be
 4. one payout period (the last closed month), files, workbook and statements included.
 Each step runs in its own interpreter, so its peak RSS is its own (for the build step, the
 larger of its own and its dbt subprocess's).
+
+--side-by-side instead times `cosell run` beside the plain-DuckDB baseline
+(benchmarks/bench_baseline.py, benchmarks/baseline_duckdb.sql) in the same benchmark run:
+the first night (whole history but the last date), one more business date (the baseline
+recomputes everything), and a run with nothing new; then checks both give the same marts.
 """
 
 from __future__ import annotations
@@ -70,12 +75,54 @@ def link_dates(source: Path, target: Path, keep) -> None:
                 subprocess.run(["cp", "-al", str(day), str(destination)], check=True)
 
 
+BASELINE = """
+import sys
+sys.path.insert(0, {bench!r})
+import bench_baseline
+from pathlib import Path
+seconds = bench_baseline.run(Path({inbox!r}), Path({db!r}), threads={threads}, memory_limit={memory!r})
+result = f"baseline marts in {{seconds:.1f}} s"
+"""
+
+
+def side_by_side(args, generated: Path, inbox: Path, home: Path, env: dict[str, str], last: dt.date) -> None:
+    """`cosell run` and the plain-DuckDB baseline on the same files, in the same benchmark run."""
+    from cosell.config import Settings
+
+    import bench_baseline
+
+    settings = Settings.from_env(env)
+    baseline_db = home.parent / "baseline.duckdb"
+    nightly = f"from cosell.nightly import run_nightly\nsummary = run_nightly(Path({str(inbox)!r}), settings)"
+    baseline = BASELINE.format(
+        bench=str(Path(__file__).resolve().parent), inbox=str(inbox), db=str(baseline_db),
+        threads=settings.duckdb_threads, memory=settings.duckdb_memory_limit,
+    )
+    link_dates(generated, inbox, lambda d: d < last)
+    print("first night (every date but the last):")
+    base_first = report("baseline (plain DuckDB)", measure(baseline, env=env))
+    first = run("cosell run", nightly, env)
+    print(f"one more business date ({last}):")
+    link_dates(generated, inbox, lambda d: d == last)
+    day = run("cosell run", nightly, env)
+    base_all = report("baseline, full recompute", measure(baseline, env=env))
+    idle = run("cosell run, nothing new", nightly, env)
+    diff = bench_baseline.differences(baseline_db, settings.warehouse)
+    print(f"marts equal: {not any(diff.values())} {({t: n for t, n in diff.items() if n}) or ''}")
+    print(
+        f"first night / baseline = {first['seconds'] / base_first['seconds']:.2f}x (target <= 2x); "
+        f"one more date / baseline full recompute = {day['seconds'] / base_all['seconds']:.2f}x (target <= 0.5x); "
+        f"nothing new {idle['seconds']:.1f} s (target < 5 s)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deals", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=180)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each dbt build; the median is reported")
+    parser.add_argument("--side-by-side", action="store_true", help="`cosell run` beside the plain-DuckDB baseline")
     args = parser.parse_args()
     root = args.out / f"pipeline_{args.deals}"
     shutil.rmtree(root, ignore_errors=True)
@@ -85,6 +132,9 @@ def main() -> None:
     run("generate", f"from cosell.generate import generate\nsummary = generate(Path({str(generated)!r}), "
         f"deals={args.deals}, partners={max(50, args.deals // 500)}, days={args.days})", env)
     last = max(dt.date.fromisoformat(p.name) for p in generated.glob("*/*") if p.is_dir())
+    if args.side_by_side:
+        side_by_side(args, generated, inbox, home, env, last)
+        return
     link_dates(generated, inbox, lambda d: d < last)
     land = f"from cosell.landing import land\nsummary = land(Path({str(inbox)!r}), settings)"
     build = "from cosell.build import build\nsummary = build(settings)"

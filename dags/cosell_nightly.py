@@ -8,23 +8,33 @@ The scheduled form of `cosell run` (SPEC section 2), one run per **business date
    loads the extracts of the 1st), else the day before `run_after` (asset-triggered and some
    manual runs have no logical date). Trigger a rerun or a backfill of a day with
    `{"business_date": "2026-04-30"}`.
-2. `wait_for_extracts` — a sensor in reschedule mode that waits until every feed folder
-   `<inbox>/<feed>/<business_date>/` holds at least one file; it times out with a message
-   naming the missing feeds. Inbox: `COSELL_INBOX`, default `<COSELL_HOME>/inbox`. Poke
-   interval and timeout (seconds): `COSELL_INBOX_POKE_INTERVAL` (300), `COSELL_INBOX_TIMEOUT`
-   (21600).
-3. `land` — `cosell land`: new files only (idempotent by sha256); the inbox is never changed.
-4. `raw_gate` — `cosell check raw` (Great Expectations). A failed `fail` expectation fails the
-   task at once (no retry: the data will not change by waiting) and nothing downstream runs.
-5. `dbt_build` — the dbt project through astronomer-cosmos: one `dbt build` task per model
+2. `wait_for_extracts` — a sensor in reschedule mode that waits until each feed the delivery
+   calendar expects on the business date (default: fx_rates Monday to Friday, every other
+   feed every day; `COSELL_DELIVERY_CALENDAR` names a YAML file that changes it) has a file
+   in `<inbox>/<feed>/<business_date>/`; it times out with a message naming the missing
+   feeds. To run a date with a feed missing, trigger it with the param `missing_ok`
+   (`["fx_rates"]`, or `["*"]` for all). Inbox: `COSELL_INBOX`, default
+   `<COSELL_HOME>/inbox`. Poke interval and timeout (seconds): `COSELL_INBOX_POKE_INTERVAL`
+   (300), `COSELL_INBOX_TIMEOUT` (21600).
+3. `land` — `cosell land --until <business_date>`: new files of that date and earlier only
+   (idempotent by sha256; a backfill of an old date never lands a later one); the inbox is
+   never changed.
+4. `raw_gate` — `cosell check raw` (Great Expectations) on every load the run ledger has not
+   seen pass it. A failed `fail` expectation fails the task at once (no retry: the data will
+   not change by waiting), nothing downstream runs, and the loads stay pending.
+5. `pending_work` — skips everything after it when no load waits for build, marts gate or
+   publish (a rerun of a date with nothing new).
+6. `dbt_build` — the dbt project through astronomer-cosmos: one `dbt build` task per model
    (the model, then its own tests; a failing test fails that task and stops its dependants);
-   tests spanning several models run as their own tasks after all their parents.
-6. `marts_gate` — `cosell check marts`.
-7. `publish` — atomic copy of the marts for BI; on success it emits the Asset
+   tests spanning several models run as their own tasks after all their parents;
+   `record_build` then records the loads as built in the ledger.
+7. `marts_gate` — `cosell check marts` for the built loads.
+8. `publish` — atomic copy of the marts for BI; on success it emits the Asset
    `cosell_published_warehouse`, which schedules `cosell_payouts`.
-8. `report` — the program report (one self-contained HTML page of charts) from the published
+9. `report` — the program report (one self-contained HTML page of charts) from the published
    copy; it reads only the published file, so it needs no warehouse slot.
-9. `dbt_docs` — `dbt docs generate --static` into `<COSELL_HOME>/reports/dbt_docs/index.html`.
+10. `dbt_docs` — `dbt docs generate --static` into `<COSELL_HOME>/reports/dbt_docs/index.html`;
+   `record_published` then records the loads as published in the ledger.
 
 Every task that opens the DuckDB warehouse runs in the one-slot pool `cosell_warehouse`
 (DuckDB: one writer per file); the DAG also runs one task and one run at a time. Failures are
@@ -77,7 +87,13 @@ _HAS_MANIFEST = tasks.DBT_MANIFEST.exists()
             type=["null", "string"],
             format="date",
             description="Business date to load (YYYY-MM-DD); empty = the day before the logical date",
-        )
+        ),
+        "missing_ok": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            description="Feeds the sensor does not wait for on this run (e.g. [\"fx_rates\"]; [\"*\"] = all): force a run with a feed missing",
+        ),
     },
     tags=["cosell", "nightly", "dbt"],
     doc_md=__doc__,
@@ -97,6 +113,7 @@ def cosell_nightly():
     wait = tasks.InboxSensor(
         task_id="wait_for_extracts",
         business_date=date,
+        missing_ok="{{ params.missing_ok | join(',') }}",
         mode="reschedule",
         poke_interval=float(os.environ.get("COSELL_INBOX_POKE_INTERVAL", "300")),
         timeout=float(os.environ.get("COSELL_INBOX_TIMEOUT", str(6 * 3600))),
@@ -109,6 +126,18 @@ def cosell_nightly():
     @task(pool=tasks.WAREHOUSE_POOL)
     def raw_gate() -> str:
         return tasks.run_gate("raw")
+
+    @task.short_circuit(pool=tasks.WAREHOUSE_POOL)
+    def pending_work() -> bool:
+        return tasks.has_pending_work()
+
+    @task(pool=tasks.WAREHOUSE_POOL)
+    def record_build() -> str:
+        return tasks.record_step("built")
+
+    @task(pool=tasks.WAREHOUSE_POOL)
+    def record_published() -> str:
+        return tasks.record_step("published")
 
     project_config = ProjectConfig(
         dbt_project_path=DBT_PROJECT_DIR,
@@ -167,7 +196,10 @@ def cosell_nightly():
     def dbt_docs() -> str:
         return tasks.write_dbt_docs()
 
-    chain(wait, land(date), raw_gate(), dbt_build, marts_gate(), publish(), report(), dbt_docs())
+    chain(
+        wait, land(date), raw_gate(), pending_work(), dbt_build, record_build(), marts_gate(), publish(), report(),
+        dbt_docs(), record_published(),
+    )
 
 
 cosell_nightly()

@@ -66,7 +66,7 @@ def test_nightly_run_lands_gates_builds_publishes_and_reports(nightly):
 @pytest.mark.slow
 def test_a_second_run_on_the_same_inbox_changes_no_table(nightly):
     settings, _, second, before, _ = nightly
-    assert "nothing new to land" in second.describe()
+    assert second.describe() == "nothing new; published as of 2026-02-09"
     assert _checksums(settings.warehouse) == before
 
 

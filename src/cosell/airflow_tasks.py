@@ -143,20 +143,33 @@ def _sensor_base():
     return BaseSensorOperator
 
 
-class InboxSensor(_sensor_base()):
-    """Waits until every feed folder <inbox>/<feed>/<business_date>/ exists with at least one file.
+def expected_feeds(business_date: str, missing_ok: Any = None, current: Settings | None = None) -> list[str]:
+    """Feeds the delivery calendar (COSELL_DELIVERY_CALENDAR) expects on the date, less those forced as missing."""
+    from cosell.delivery import expected_feeds as expected, load_calendar
 
-    Use mode="reschedule" (the slot is released between pokes). On timeout it fails with a
+    current = current or settings()
+    if isinstance(missing_ok, str):
+        missing_ok = [part.strip() for part in missing_ok.split(",") if part.strip()]
+    calendar = load_calendar(current.delivery_calendar)
+    return expected(dt.date.fromisoformat(str(business_date)), calendar, list(missing_ok or []))
+
+
+class InboxSensor(_sensor_base()):
+    """Waits until each feed the delivery calendar expects on the business date has a file in <inbox>/<feed>/<business_date>/.
+
+    `missing_ok` (a list of feeds, or ["*"]) forces a run with those feeds missing. Use
+    mode="reschedule" (the slot is released between pokes). On timeout it fails with a
     one-line message naming the feeds still missing.
     """
 
-    template_fields = ("business_date",)
+    template_fields = ("business_date", "missing_ok")
     ui_color = "#e8f4f8"
 
-    def __init__(self, *, business_date: Any, inbox: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, business_date: Any, inbox: str | None = None, missing_ok: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.business_date = business_date
         self.inbox = inbox
+        self.missing_ok = missing_ok
         self._missing: list[str] = []
 
     def _inbox(self) -> Path:
@@ -164,11 +177,12 @@ class InboxSensor(_sensor_base()):
 
     def poke(self, context: Any) -> bool:
         inbox = self._inbox()
-        self._missing = missing_feeds(inbox, str(self.business_date))
+        feeds = expected_feeds(str(self.business_date), self.missing_ok)
+        self._missing = missing_feeds(inbox, str(self.business_date), feeds) if feeds else []
         if self._missing:
             self.log.info("inbox %s: waiting for %s of %s", inbox, ", ".join(self._missing), self.business_date)
             return False
-        self.log.info("inbox %s: every feed has files for %s", inbox, self.business_date)
+        self.log.info("inbox %s: every feed expected on %s has files (%s)", inbox, self.business_date, ", ".join(feeds))
         return True
 
     def execute(self, context: Any) -> Any:
@@ -179,7 +193,8 @@ class InboxSensor(_sensor_base()):
         except AirflowSensorTimeout:
             raise AirflowSensorTimeout(
                 f"extracts for {self.business_date} still missing after {int(self.timeout)}s: "
-                f"feeds {', '.join(self._missing)} have no file in {self._inbox()}/<feed>/{self.business_date}/"
+                f"feeds {', '.join(self._missing)} have no file in {self._inbox()}/<feed>/{self.business_date}/ "
+                f"(to run without them, trigger with params missing_ok: [{', '.join(self._missing)}])"
             ) from None
 
 
@@ -234,11 +249,11 @@ def _fail(error: Exception) -> Exception:
 
 
 def land_extracts(business_date: str) -> dict[str, Any]:
-    """`cosell land` on the inbox: lands every new file (idempotent by sha256)."""
+    """`cosell land --until business_date` on the inbox: new files of that date and earlier (idempotent by sha256)."""
     from cosell.landing import land
 
     current = settings()
-    summary = land(inbox_dir(current), current)
+    summary = land(inbox_dir(current), current, until=dt.date.fromisoformat(business_date))
     log.info("business date %s: %s", business_date, summary.describe())
     return {
         "business_date": business_date,
@@ -248,15 +263,40 @@ def land_extracts(business_date: str) -> dict[str, Any]:
     }
 
 
+def has_pending_work() -> bool:
+    """Whether any load waits for a step after landing (the run ledger); False: the night is idle."""
+    from cosell.nightly import STEPS, pending
+
+    current = settings()
+    waiting = {step: pending(current, step) for step in STEPS}
+    log.info("pending loads per step: %s", waiting)
+    return any(waiting.values())
+
+
 def run_gate(stage: str) -> str:
-    """`cosell check raw|marts`: a failed fail-severity expectation fails the task without retry."""
-    from cosell.gates import GateFailed, check
+    """The raw or marts gate for the loads pending it, recorded in the run ledger; a failed fail-severity expectation fails the task without retry."""
+    from cosell.gates import GateFailed
+    from cosell.nightly import StepFailed, advance
 
     try:
-        result = check(stage, settings())
-    except GateFailed as error:
-        raise _fail(error) from None
-    text = result.describe()
+        lines = advance("raw_gate" if stage == "raw" else "marts_gate", settings())
+    except StepFailed as error:
+        if isinstance(error.error, GateFailed):
+            raise _fail(error.error) from None
+        raise error.error from None
+    text = lines[0] if lines else f"{stage} gate: no load pending"
+    log.info("%s", text)
+    return text
+
+
+def record_step(step: str) -> str:
+    """Record in the run ledger that the DAG's tasks of `step` succeeded for the loads pending it."""
+    from cosell.nightly import pending, record
+
+    current = settings()
+    loads = pending(current, step)
+    record(current, step, loads)
+    text = f"ledger: {step} recorded for loads {loads}" if loads else f"ledger: no load pending {step}"
     log.info("%s", text)
     return text
 

@@ -105,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     land = command("land", "land new extract files from an inbox into schema raw (the inbox is never changed)")
     land.add_argument("--inbox", type=Path, required=True, metavar="DIR",
                       help="folder laid out as DIR/<feed>/<YYYY-MM-DD>/<file>")
+    land.add_argument(
+        "--until", type=_date, default=None, metavar="YYYY-MM-DD",
+        help="land only files of business dates up to this one (a backfill or rerun of that date); default: no bound",
+    )
 
     build = command("build", "run dbt build: the models and their tests")
     build.add_argument(
@@ -124,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = command("run", "the nightly run: land, gate, build, gate, publish, report, dbt docs")
     run.add_argument("--inbox", type=Path, required=True, metavar="DIR",
                      help="folder laid out as DIR/<feed>/<YYYY-MM-DD>/<file>")
+    run.add_argument(
+        "--until", type=_date, default=None, metavar="YYYY-MM-DD",
+        help="the run for this business date: land only files of dates up to it; default: no bound",
+    )
 
     pay = command("payouts", "payout periods: DRAFT files for finance, approval")
     pay_sub = pay.add_subparsers(dest="payouts_command", required=True, parser_class=_Parser, metavar="command")
@@ -173,7 +181,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> str:
     if args.command == "land":
         from cosell.landing import land
 
-        return land(args.inbox, settings).describe()
+        return land(args.inbox, settings, until=args.until).describe()
     if args.command == "build":
         from cosell.build import build
 
@@ -185,7 +193,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> str:
     if args.command == "run":
         from cosell.nightly import run_nightly
 
-        return run_nightly(args.inbox, settings).describe()
+        return run_nightly(args.inbox, settings, until=args.until).describe()
     if args.command == "payouts":
         from cosell.payouts import lifecycle
 

@@ -23,6 +23,7 @@ ENVIRONMENT = {
     "COSELL_DUCKDB_THREADS": "DuckDB threads (default: the number of CPUs)",
     "COSELL_DUCKDB_MEMORY_LIMIT": "DuckDB memory limit (default: 4GB)",
     "COSELL_MAX_REJECT_RATE": "share of rejected rows per feed the raw gate allows (default: 0.01)",
+    "COSELL_DELIVERY_CALENDAR": "YAML of the feeds expected on each business date (default: fx_rates on weekdays, the others daily)",
 }
 
 
@@ -35,6 +36,7 @@ class Settings:
     duckdb_memory_limit: str
     max_reject_rate: float
     aggregated: Path | None = None  # the aggregated copy; None: <home>/aggregated/warehouse.duckdb
+    delivery_calendar: Path | None = None  # YAML of the feeds expected per business date (cosell.delivery)
 
     @property
     def aggregated_copy(self) -> Path:
@@ -66,4 +68,5 @@ class Settings:
             duckdb_memory_limit=env.get("COSELL_DUCKDB_MEMORY_LIMIT") or "4GB",
             max_reject_rate=float(env.get("COSELL_MAX_REJECT_RATE") or 0.01),
             aggregated=Path(env["COSELL_AGGREGATED"]).resolve() if env.get("COSELL_AGGREGATED") else None,
+            delivery_calendar=Path(env["COSELL_DELIVERY_CALENDAR"]).resolve() if env.get("COSELL_DELIVERY_CALENDAR") else None,
         )

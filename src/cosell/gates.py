@@ -3,8 +3,8 @@
 The suites are reviewable files under expectations/ (see expectations/README.md): each names
 its datasets (SQL over a READ-ONLY DuckDB connection and the TEMP views of
 cosell.gate_queries) and its expectations, each with a severity `fail` or `warn`.
-Frames stay bounded: row rules run on the nightly batch (rows of the greatest load id,
-streamed in chunks of CHUNK_ROWS), and whole-table rules are pushed down to DuckDB as SQL
+Frames stay bounded: row rules run on the nightly batch (rows of the loads the run ledger
+has not seen pass the raw gate, streamed in chunks of CHUNK_ROWS), and whole-table rules are pushed down to DuckDB as SQL
 returning only offending rows or a few totals. Every frame is validated by GX (ephemeral context, pandas data source, one
 whole-dataframe batch definition, suite, validation definition and checkpoint per frame);
 Data Docs (HTML) and a JSON result are written to <reports_dir>/data_docs/<stage>/.
@@ -252,7 +252,7 @@ class GateResult:
     json_path: Path | None = None
     expectations: int = 0
     elapsed_seconds: float = 0.0
-    batch_load_id: int | None = None
+    batch_load_ids: list[int] = field(default_factory=list)  # the loads the raw gate judged (gate_batch)
     results: list[dict[str, Any]] = field(default_factory=list)  # every expectation run: name, severity, success
 
     def describe(self) -> str:
@@ -273,7 +273,7 @@ class GateResult:
             "stage": self.stage,
             "ok": self.ok,
             "expectations": self.expectations,
-            "batch_load_id": self.batch_load_id,
+            "batch_load_ids": self.batch_load_ids,
             "elapsed_seconds": round(self.elapsed_seconds, 3),
             "docs_path": str(self.docs_path) if self.docs_path else None,
             "failures": [asdict(f) for f in self.failures],
@@ -353,8 +353,8 @@ def _params(settings: Settings) -> dict[str, Any]:
     return {"max_reject_rate": settings.max_reject_rate}
 
 
-def _open(settings: Settings, stage: str) -> tuple[duckdb.DuckDBPyConnection, int | None]:
-    """A read-only connection with the gate's TEMP views, and the batch load id."""
+def _open(settings: Settings, stage: str) -> tuple[duckdb.DuckDBPyConnection, list[int]]:
+    """A read-only connection with the gate's TEMP views, and the batch's load ids."""
     con = connect(settings, read_only=True)  # a missing or locked warehouse is a one-line CosellError
     try:
         con.execute("SET enable_progress_bar = false")
@@ -363,11 +363,11 @@ def _open(settings: Settings, stage: str) -> tuple[duckdb.DuckDBPyConnection, in
         if stage == "marts" and not has_schema(con, "marts"):
             raise CosellError(f"warehouse {settings.warehouse} has no marts: run `cosell build` first")
         create_gate_views(con)
-        load_id = con.execute("SELECT load_id FROM gate_batch").fetchone()[0]
+        load_ids = sorted(int(r[0]) for r in con.execute("SELECT load_id FROM gate_batch").fetchall())
     except BaseException:
         con.close()
         raise
-    return con, (None if load_id is None or load_id < 0 else int(load_id))
+    return con, load_ids
 
 
 def _chunks(con: duckdb.DuckDBPyConnection, sql: str):
@@ -534,7 +534,7 @@ def check(stage: str, settings: Settings, *, suites: list[str] | None = None) ->
         if unknown:
             raise CosellError(f"no {stage} suite named {', '.join(unknown)}")
         suites = [s for s in suites if s.name in names]
-    con, load_id = _open(settings, stage)
+    con, load_ids = _open(settings, stage)
     try:
         site_dir = docs_dir(settings, stage)
         if site_dir.exists():
@@ -559,7 +559,7 @@ def check(stage: str, settings: Settings, *, suites: list[str] | None = None) ->
         json_path=site_dir / "gate_result.json",
         expectations=evaluated,
         elapsed_seconds=time.perf_counter() - started,
-        batch_load_id=load_id,
+        batch_load_ids=load_ids,
         results=[
             {
                 "expectation": spec.qualified_name,

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cosell import delivery, ledger
 from cosell import inbox as inbox_files
 from cosell.config import Settings
 from cosell.contract import FEEDS, LINEAGE_COLUMNS, Feed
@@ -77,20 +78,28 @@ class _File:
     duplicate_of: "_File | None" = None
 
 
-def land(inbox: Path, settings: Settings) -> LandSummary:
-    """Land every file of the inbox not seen before; the inbox itself is never changed."""
+def land(inbox: Path, settings: Settings, until: dt.date | None = None) -> LandSummary:
+    """Land every file of the inbox not seen before; the inbox itself is never changed.
+
+    `until` bounds the business dates: entries of later dates are not even looked at (a run
+    for business date D lands D and what came before it, never a later day).
+    """
     inbox = Path(inbox)
     if not inbox.is_dir():
         raise CosellError(f"inbox {inbox} is not a folder")
-    entries = inbox_files.scan(inbox.resolve())
-    _require_layout(inbox, entries)
+    scanned = inbox_files.scan(inbox.resolve())
+    _require_layout(inbox, scanned)
+    entries = [e for e in scanned if not delivery.after(e.business_date, until)]
     con = connect(settings)
     staging = settings.temp_dir / "landing"
     try:
         create_raw_schema(con)
+        record = ledger.LoadRecord.start(con, inbox.resolve(), entries, until)
         load_id = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM raw.load_audit").fetchone()[0]
         _clean_leftovers(con, settings, staging)
         files = _triage(con, entries, staging)
+        if files:
+            record.open(con, load_id)
         for batch in _batches([f for f in files if f.status is None]):
             _land_batch(con, batch, load_id)
             crash_point("land:batch-committed")
@@ -101,6 +110,7 @@ def land(inbox: Path, settings: Settings) -> LandSummary:
                 f.quarantine_path = _quarantine(settings, f, load_id)
         crash_point("land:quarantined")
         _record(con, unrecorded, load_id)
+        record.finish(con)
         summary = LandSummary(settings.warehouse, load_id if files else None)
         for f in files:
             summary.files[f.status] += 1

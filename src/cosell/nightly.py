@@ -1,45 +1,166 @@
-"""`cosell run`: the nightly run — land, raw gate, dbt build, marts gate, publish, report, dbt docs — stopping at the first failure."""
+"""`cosell run`: the nightly run — land, raw gate, dbt build, marts gate, publish, report, dbt docs — for the loads the run ledger has pending.
+
+Each step runs for the loads waiting for it (cosell.ledger) and is recorded in the ledger
+when it succeeded; the run stops at the first failure, leaving that step's loads pending for
+the next run. With no new file in the inbox and nothing pending the run opens the warehouse
+read-only, runs no step and says so in one line.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
-from cosell.build import build, docs
+from cosell import delivery, ledger
 from cosell.config import Settings
+from cosell.db import connect
 from cosell.errors import CosellError
-from cosell.gates import check
-from cosell.landing import land
-from cosell.publish import publish
-from cosell.report import write_report
+from cosell.inbox import scan
+from cosell.raw_schema import as_of_date
+
+
+def _gate(stage: str) -> Callable:
+    def run(settings: Settings):
+        from cosell.gates import check
+
+        return check(stage, settings)
+
+    return run
+
+
+def _build(settings: Settings):
+    from cosell.build import build
+
+    return build(settings)
+
+
+def _publish(settings: Settings):
+    from cosell.publish import publish
+
+    return publish(settings)
+
+
+def _report(settings: Settings):
+    from cosell.report import write_report
+
+    return write_report(settings)
+
+
+def _docs(settings: Settings):
+    from cosell.build import docs
+
+    return docs(settings)
+
+
+# ledger step -> its parts (name in messages, work); a step is recorded once all its parts succeeded.
+STEPS: dict[str, tuple[tuple[str, Callable], ...]] = {
+    "raw_gate": (("raw gate", _gate("raw")),),
+    "built": (("build", _build),),
+    "marts_gate": (("marts gate", _gate("marts")),),
+    "published": (("publish", _publish), ("report", _report), ("dbt docs", _docs)),
+}
 
 
 @dataclass
 class NightlySummary:
     steps: list[str] = field(default_factory=list)
+    idle_as_of: dt.date | None = None
+    idle: bool = False
 
     def describe(self) -> str:
+        if self.idle:
+            return f"nothing new; published as of {self.idle_as_of}" if self.idle_as_of else "nothing new; nothing published yet"
         return "nightly run complete: " + " | ".join(self.steps)
 
 
-def run_nightly(inbox: Path, settings: Settings) -> NightlySummary:
-    """Each step runs only when the one before succeeded; a failed gate stops before publish."""
-    summary = NightlySummary()
-    steps = (
-        ("land", lambda: land(inbox, settings)),
-        ("raw gate", lambda: check("raw", settings)),
-        ("build", lambda: build(settings)),
-        ("marts gate", lambda: check("marts", settings)),
-        ("publish", lambda: publish(settings)),
-        ("report", lambda: write_report(settings)),
-        ("dbt docs", lambda: docs(settings)),
-    )
-    published = False
-    for name, step in steps:
+class StepFailed(CosellError):
+    """A part of a step failed; `part` names it, `published` says whether publish already ran, `error` is the failure."""
+
+    def __init__(self, part: str, published: bool, error: CosellError):
+        self.part, self.published, self.error = part, published, error
+        super().__init__(str(error))
+
+
+def _read(settings: Settings, work: Callable):
+    con = connect(settings, read_only=True)
+    try:
+        return work(con)
+    finally:
+        con.close()
+
+
+def pending(settings: Settings, step: str) -> list[int]:
+    """Loads waiting for `step` (read-only; none when the warehouse does not exist yet)."""
+    if not settings.warehouse.exists():
+        return []
+    return _read(settings, lambda con: ledger.pending(con, step))
+
+
+def record(settings: Settings, step: str, load_ids: list[int]) -> None:
+    """Record in the ledger that `step` succeeded for these loads."""
+    if not load_ids:
+        return
+    con = connect(settings)
+    try:
+        ledger.mark(con, step, load_ids)
+    finally:
+        con.close()
+
+
+def advance(step: str, settings: Settings, parts: tuple[tuple[str, Callable], ...] | None = None) -> list[str]:
+    """Run `step` when loads wait for it and record it; returns the parts' summary lines ([] when nothing waited)."""
+    loads = pending(settings, step)
+    if not loads:
+        return []
+    lines = []
+    for number, (name, work) in enumerate(parts or STEPS[step]):
         try:
-            summary.steps.append(step().describe())
+            result = work(settings)
         except CosellError as error:
-            note = "" if published else " (nothing published)"
-            raise CosellError(f"nightly run stopped at {name}{note}: {error}") from None
-        published = published or name == "publish"
+            raise StepFailed(name, number > 0 and step == "published", error) from None
+        lines.append(result.describe())
+        if step == "raw_gate":
+            loads = result.batch_load_ids  # exactly the loads the gate judged
+    record(settings, step, loads)
+    return lines
+
+
+def idle_as_of(inbox: Path, settings: Settings, until: dt.date | None = None) -> tuple[bool, dt.date | None]:
+    """(True, as_of_date) when no inbox file is new to landing (up to `until`) and no load is pending."""
+    if not settings.warehouse.exists():
+        return False, None
+    entries = [e for e in scan(Path(inbox).resolve()) if not delivery.after(e.business_date, until)]
+
+    def check(con) -> tuple[bool, dt.date | None]:
+        if not ledger.has_ledger(con) or ledger.unseen(con, Path(inbox).resolve(), entries):
+            return False, None
+        if any(ledger.pending(con, step) for step in STEPS):
+            return False, None
+        return True, as_of_date(con)
+
+    return _read(settings, check)
+
+
+def run_nightly(inbox: Path, settings: Settings, until: dt.date | None = None) -> NightlySummary:
+    """Land (up to `until`), then every step for what is pending; a failed gate stops before publish."""
+    from cosell.landing import land
+
+    if not Path(inbox).is_dir():
+        raise CosellError(f"inbox {inbox} is not a folder")
+    idle, as_of = idle_as_of(inbox, settings, until)
+    if idle:
+        return NightlySummary(idle_as_of=as_of, idle=True)
+    summary = NightlySummary()
+    try:
+        summary.steps.append(land(inbox, settings, until=until).describe())
+    except CosellError as error:
+        raise CosellError(f"nightly run stopped at land (nothing published): {error}") from None
+    for step in STEPS:
+        try:
+            summary.steps += advance(step, settings)
+        except StepFailed as error:
+            note = "" if error.published else " (nothing published)"
+            raise CosellError(f"nightly run stopped at {error.part}{note}: {error}") from None
     return summary

@@ -1,0 +1,169 @@
+"""The run ledger (schema ops): how far each load has got through the nightly run, and which inbox files landing has seen.
+
+`ops.run_ledger` has one row per load (load_id of raw.load_audit) and one timestamp per step
+of the nightly run: landed_at, raw_gate_at, built_at, marts_gate_at, published_at (null =
+pending). Landing writes the row when a load starts (landed_at null until it has finished),
+so a load killed half-way is still in the ledger and the raw gate still judges what it
+committed. The other steps are recorded by the nightly run (`cosell run`, the DAG) after
+the step succeeded, for exactly the loads the step worked on; a failed or killed step
+records nothing, so its loads stay pending and the next run redoes them.
+
+`ops.inbox_files` remembers, per inbox file, the size and modification time it had when a
+land finished; `cosell run` compares the inbox against it to say "nothing new" without
+opening the warehouse for writing or hashing a file. Landing itself always decides by sha256.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from cosell.inbox import InboxFile
+
+STEPS = ("landed", "raw_gate", "built", "marts_gate", "published")
+
+LEDGER_DDL = (
+    "CREATE SCHEMA IF NOT EXISTS ops",
+    """
+    CREATE TABLE IF NOT EXISTS ops.run_ledger (
+        load_id BIGINT PRIMARY KEY,
+        until DATE,
+        started_at TIMESTAMP NOT NULL,
+        landed_at TIMESTAMP,
+        raw_gate_at TIMESTAMP,
+        built_at TIMESTAMP,
+        marts_gate_at TIMESTAMP,
+        published_at TIMESTAMP
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS ops.inbox_files (
+        inbox VARCHAR NOT NULL,
+        file_path VARCHAR NOT NULL,
+        size BIGINT,
+        mtime_ns BIGINT,
+        load_id BIGINT,
+        PRIMARY KEY (inbox, file_path)
+    )""",
+)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def has_ledger(con: duckdb.DuckDBPyConnection, database: str = "") -> bool:
+    db = f"AND database_name = '{database}'" if database else "AND database_name = current_database()"
+    return bool(
+        con.execute(
+            f"SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ops' AND table_name = 'run_ledger' {db}"
+        ).fetchone()[0]
+    )
+
+
+# --------------------------------------------------------------------------- pending loads
+
+# Loads the raw gate has not passed: every load of raw.load_audit or the ledger without raw_gate_at.
+RAW_PENDING_SQL = """
+SELECT load_id FROM (SELECT DISTINCT load_id FROM raw.load_audit UNION SELECT load_id FROM ops.run_ledger)
+WHERE load_id NOT IN (SELECT load_id FROM ops.run_ledger WHERE raw_gate_at IS NOT NULL)
+"""
+
+
+def pending(con: duckdb.DuckDBPyConnection, step: str) -> list[int]:
+    """Loads waiting for `step`: the step before it is done and this one is not (raw_gate: see RAW_PENDING_SQL)."""
+    if step not in STEPS[1:]:
+        raise ValueError(step)
+    if not has_ledger(con):
+        return []
+    if step == "raw_gate":
+        sql = RAW_PENDING_SQL
+    else:
+        before = STEPS[STEPS.index(step) - 1]
+        sql = f"SELECT load_id FROM ops.run_ledger WHERE {before}_at IS NOT NULL AND {step}_at IS NULL"
+    return sorted(int(r[0]) for r in con.execute(sql).fetchall())
+
+
+def mark(con: duckdb.DuckDBPyConnection, step: str, load_ids: list[int]) -> None:
+    """Record that `step` succeeded for these loads (a load missing from the ledger gets its row)."""
+    if step not in STEPS[1:]:
+        raise ValueError(step)
+    if not load_ids:
+        return
+    ensure(con)
+    now = _now()
+    con.executemany(
+        f"INSERT INTO ops.run_ledger (load_id, started_at, {step}_at) VALUES (?, ?, ?) "
+        f"ON CONFLICT (load_id) DO UPDATE SET {step}_at = excluded.{step}_at",
+        [[load_id, now, now] for load_id in load_ids],
+    )
+
+
+def ensure(con: duckdb.DuckDBPyConnection) -> None:
+    for statement in LEDGER_DDL:
+        con.execute(statement)
+
+
+# --------------------------------------------------------------------------- landing's entries
+
+
+def _fingerprint(entry: InboxFile) -> tuple[int | None, int | None]:
+    try:
+        stat = os.stat(entry.path, follow_symlinks=False)
+    except OSError:
+        return None, None
+    return stat.st_size, stat.st_mtime_ns
+
+
+@dataclass
+class LoadRecord:
+    """What landing tells the ledger about one `land()` call: opened before the first batch, finished after the last."""
+
+    inbox: str
+    until: dt.date | None
+    fingerprints: list[tuple[str, int | None, int | None]] = field(default_factory=list)
+    load_id: int | None = None
+
+    @classmethod
+    def start(cls, con, inbox: Path, entries: list[InboxFile], until: dt.date | None) -> "LoadRecord":
+        """Note the entries' size and mtime as landing first sees them (a file changed later is seen anew)."""
+        ensure(con)
+        record = cls(str(inbox), until)
+        record.fingerprints = [(e.relative, *_fingerprint(e)) for e in entries]
+        return record
+
+    def open(self, con, load_id: int) -> None:
+        """The load has new files: its ledger row exists before anything of it is committed."""
+        self.load_id = load_id
+        con.execute(
+            "INSERT INTO ops.run_ledger (load_id, until, started_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            [load_id, self.until, _now()],
+        )
+
+    def finish(self, con) -> None:
+        """Every entry was triaged: the load is landed and the entries are known to the fast check."""
+        con.execute("BEGIN TRANSACTION")
+        if self.load_id is not None:
+            con.execute("UPDATE ops.run_ledger SET landed_at = ? WHERE load_id = ?", [_now(), self.load_id])
+        if self.fingerprints:
+            con.executemany(
+                "INSERT OR REPLACE INTO ops.inbox_files VALUES (?, ?, ?, ?, ?)",
+                [[self.inbox, rel, size, mtime, self.load_id] for rel, size, mtime in self.fingerprints],
+            )
+        con.execute("COMMIT")
+
+
+def unseen(con: duckdb.DuckDBPyConnection, inbox: Path, entries: list[InboxFile]) -> list[InboxFile]:
+    """Entries whose path, size or mtime no finished land has seen (all of them without a ledger)."""
+    if not has_ledger(con):
+        return list(entries)
+    known = {
+        (rel, size, mtime)
+        for rel, size, mtime in con.execute(
+            "SELECT file_path, size, mtime_ns FROM ops.inbox_files WHERE inbox = ?", [str(inbox)]
+        ).fetchall()
+    }
+    return [e for e in entries if (e.relative, *_fingerprint(e)) not in known]
