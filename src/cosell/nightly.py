@@ -17,6 +17,7 @@ from cosell import delivery, ledger
 from cosell.config import Settings
 from cosell.db import connect
 from cosell.errors import CosellError
+from cosell.faults import crash_point
 from cosell.inbox import scan
 from cosell.raw_schema import as_of_date
 
@@ -121,9 +122,11 @@ def advance(step: str, settings: Settings, parts: tuple[tuple[str, Callable], ..
         except CosellError as error:
             raise StepFailed(name, number > 0 and step == "published", error) from None
         lines.append(result.describe())
+        crash_point(f"run:{name}")
         if step == "raw_gate":
             loads = result.batch_load_ids  # exactly the loads the gate judged
     record(settings, step, loads)
+    crash_point(f"run:{step}-recorded")
     return lines
 
 

@@ -1,0 +1,97 @@
+"""`cosell run` killed (kill -9, in a subprocess) inside landing and at the step boundaries, then rerun:
+every table and published file equals an undisturbed run's, and nothing temporary is left behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+pytestmark = pytest.mark.slow
+
+# Where the nightly run is killed: inside landing, after the build but before the ledger records it,
+# after the marts gate is recorded, between publish and the report.
+KILL_POINTS = ["land:batch-committed", "run:build", "run:marts_gate-recorded", "run:publish"]
+# Columns that number loads or stamp wall-clock time: a killed landing's rerun is another load.
+VOLATILE = ("load_id", "_load_id", "_load_id_watermark", "loaded_at", "quarantine_path", "started_at", "landed_at",
+            "raw_gate_at", "built_at", "marts_gate_at", "published_at", "mtime_ns", "generated_at")
+
+
+@pytest.fixture(scope="module")
+def inbox(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("nightly_faults") / "inbox"
+    done = subprocess.run([sys.executable, "-m", "cosell.cli", "generate", "--out", str(root), "--deals", "400",
+                           "--partners", "30", "--days", "20"], capture_output=True, text=True, env=_env(root.parent / "gen"))
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+def _env(home: Path, crash_at: str | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COSELL_")}
+    env.update(COSELL_HOME=str(home), COSELL_DUCKDB_THREADS="2")
+    if crash_at:
+        env["COSELL_CRASH_AT"] = crash_at
+    return env
+
+
+def cosell_run(inbox: Path, home: Path, crash_at: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cosell.cli", "run", "--inbox", str(inbox)], capture_output=True,
+                          text=True, env=_env(home, crash_at), timeout=900)
+
+
+def rows(con, relation: str) -> list[str]:
+    """A relation's rows without its volatile columns, sorted; a load number inside a text says N."""
+    columns = [c for (c, *_) in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall() if c not in VOLATILE]
+    listed = ", ".join(f'"{c}"' for c in columns)
+    return sorted(re.sub(r"\bload \d+", "load N", repr(r)) for r in con.execute(f"SELECT {listed} FROM {relation}").fetchall())
+
+
+def tables(path: Path) -> dict[str, list]:
+    """Every table of a DuckDB file but the ledger's bookkeeping (schema ops: one row per load, wall-clock times)."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        found = con.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT internal "
+                            "AND schema_name <> 'ops' ORDER BY 1, 2").fetchall()
+        return {f"{schema}.{name}": rows(con, f'"{schema}"."{name}"') for schema, name in found}
+
+
+def parquet(folder: Path) -> dict[str, list]:
+    with duckdb.connect() as con:
+        return {p.name: rows(con, f"read_parquet('{p}')") for p in sorted(folder.glob("*.parquet"))}
+
+
+def state(home: Path) -> dict:
+    published = home / "published"
+    return {
+        "warehouse": tables(home / "warehouse.duckdb"),
+        "published": tables(published / "warehouse.duckdb"),
+        "parquet": parquet(published / "parquet"),
+        "quarantine": sorted(str(p.relative_to(home / "quarantine").parts[1:]) for p in (home / "quarantine").rglob("*")
+                             if p.is_file()) if (home / "quarantine").exists() else [],
+        "reports": sorted(p.name for p in (home / "reports").iterdir()),
+    }
+
+
+@pytest.fixture(scope="module")
+def undisturbed(inbox, tmp_path_factory) -> dict:
+    home = tmp_path_factory.mktemp("undisturbed")
+    done = cosell_run(inbox, home)
+    assert done.returncode == 0, done.stderr
+    return state(home)
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_killed_nightly_run_then_rerun_equals_an_undisturbed_run(inbox, undisturbed, tmp_path, point):
+    home = tmp_path / "home"
+    killed = cosell_run(inbox, home, crash_at=point)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    again = cosell_run(inbox, home)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "nothing new" in cosell_run(inbox, home).stdout
+    leftovers = [p for p in home.rglob(".*") if ".tmp" in p.name] + list((home / "tmp" / "landing").glob("*"))
+    assert leftovers == []
+    assert state(home) == undisturbed
