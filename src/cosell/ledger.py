@@ -55,11 +55,11 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
-def has_ledger(con: duckdb.DuckDBPyConnection, database: str = "") -> bool:
-    db = f"AND database_name = '{database}'" if database else "AND database_name = current_database()"
+def has_ledger(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(
         con.execute(
-            f"SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ops' AND table_name = 'run_ledger' {db}"
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ops' AND table_name = 'run_ledger' "
+            "AND database_name = current_database()"
         ).fetchone()[0]
     )
 
