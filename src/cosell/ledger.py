@@ -55,11 +55,11 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
-def has_ledger(con: duckdb.DuckDBPyConnection, database: str = "") -> bool:
-    db = f"AND database_name = '{database}'" if database else "AND database_name = current_database()"
+def has_ledger(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(
         con.execute(
-            f"SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ops' AND table_name = 'run_ledger' {db}"
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ops' AND table_name = 'run_ledger' "
+            "AND database_name = current_database()"
         ).fetchone()[0]
     )
 
@@ -148,10 +148,14 @@ class LoadRecord:
         con.execute("BEGIN TRANSACTION")
         if self.load_id is not None:
             con.execute("UPDATE ops.run_ledger SET landed_at = ? WHERE load_id = ?", [_now(), self.load_id])
-        if self.fingerprints:
+        known = set(
+            con.execute("SELECT file_path, size, mtime_ns FROM ops.inbox_files WHERE inbox = ?", [self.inbox]).fetchall()
+        )
+        changed = [f for f in self.fingerprints if f not in known]  # a night writes its new files only
+        if changed:
             con.executemany(
                 "INSERT OR REPLACE INTO ops.inbox_files VALUES (?, ?, ?, ?, ?)",
-                [[self.inbox, rel, size, mtime, self.load_id] for rel, size, mtime in self.fingerprints],
+                [[self.inbox, rel, size, mtime, self.load_id] for rel, size, mtime in changed],
             )
         con.execute("COMMIT")
 
