@@ -3,8 +3,9 @@
 Layout: ``<out>/<feed>/<YYYY-MM-DD>/<name>.csv | .csv.gz | .parquet``; the date folder is the
 business date. Deals are generated in chunks of ``CHUNK_DEALS`` with vectorised numpy and
 written as one part file per (chunk, feed, business date), so memory stays flat up to 10
-million deals. The data carries a planted co-sell effect (``PLANTED_UPLIFT``) with confounded
-assignment; docs/generator.md documents every planted number and irregularity.
+million deals. The data carries planted co-sell effects on the win rate (``PLANTED_UPLIFT``) and
+on the deal size (``PLANTED_SIZE_UPLIFT``) with confounded assignment; docs/generator.md
+documents every planted number and irregularity.
 """
 
 from __future__ import annotations
