@@ -22,7 +22,8 @@ DOCUMENT = PROJECT_ROOT / "docs" / "bi_contract.md"
 BEGIN = "<!-- BEGIN GENERATED: python -m cosell.bi_contract (do not edit by hand) -->"
 END = "<!-- END GENERATED -->"
 SCHEMAS = ("marts", "payouts")
-PAYOUT_GRAINS = {"lines": ["period", "line_id", "adjustment_set"], "approvals": ["period"]}
+PAYOUT_GRAINS = {"lines": ["period", "line_id", "adjustment_set"], "approvals": ["period"],
+                 "adjustment_sets": ["period", "adjustment_set"]}
 
 
 def grains(models_dir: Path = DBT_PROJECT_DIR / "models" / "marts") -> dict[str, list[str]]:

@@ -25,6 +25,7 @@ TABLE_COMMENTS = {
     "payouts.lines": "Payout lines of every period, one row per line: what the period's files hold "
                      "(payouts/README.md). sum(amount_usd) of a period is what it pays out now.",
     "payouts.approvals": "One row per approved payout period: who approved it, when, and the manifest approved.",
+    "payouts.adjustment_sets": "One row per adjustment set issued for an approved period, with its manifest's sha256.",
 }
 COLUMN_COMMENTS = {
     "payouts.lines": {
@@ -54,6 +55,12 @@ COLUMN_COMMENTS = {
         "total_usd": "Total the period pays out as approved.",
         "manifest_sha256": "sha256 of the approved manifest.json.",
         "files_dir": "Folder of the approved files.",
+    },
+    "payouts.adjustment_sets": {
+        "period": "Approved payout period YYYY-MM.",
+        "adjustment_set": "n of adjustments/<n>/ (1, 2, ...).",
+        "manifest_sha256": "sha256 of the set's manifest.json: a run refuses a set whose files differ.",
+        "issued_at": "When the set was issued, UTC.",
     },
 }
 
