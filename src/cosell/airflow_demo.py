@@ -252,7 +252,7 @@ def _say(line: str) -> None:
 
 
 def gate_figures(settings: Settings, stage: str) -> str:
-    """`raw gate: 109 expectations, 0 failed, 2 warnings` from the gate's gate_result.json."""
+    """`raw gate: 25 expectations, 0 failed, 2 warnings` from the gate's gate_result.json."""
     from cosell.gates import docs_dir
 
     path = docs_dir(settings, stage) / "gate_result.json"
