@@ -14,7 +14,7 @@ candidates as (
     select * from {{ batch }}
     {%- if incremental %}
     union all by name
-    select existing.* exclude (_load_id_watermark)
+    select {{ star_except(['_load_id_watermark'], 'existing') }}
     from {{ this }} as existing
     where existing.{{ key }} in (select {{ key }} from {{ batch }})
     {%- endif %}
@@ -29,7 +29,7 @@ ranked as (
 
 resolved as (
     select
-        * exclude (_version_rank),
+        {{ star_except(['_version_rank']) }},
         (select max(_load_id) from {{ batch }}) as _load_id_watermark
     from ranked
     where _version_rank = 1
@@ -56,7 +56,7 @@ resolved as (
   floating noise, then half-even to cents, as DECIMAL(18,2).
 -#}
 {% macro double_to_cents(expression) -%}
-    cast(round_even(cast(round({{ expression }}, 6) as decimal(38, 6)), 2) as decimal(18, 2))
+    cast({{ round_half_even('cast(round(' ~ expression ~ ', 6) as decimal(38, 6))', 2) }} as decimal(18, 2))
 {%- endmacro %}
 
 
