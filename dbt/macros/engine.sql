@@ -181,3 +181,18 @@
         on {{ left_key }} = {{ rates }}.{{ right_key }}
         and {{ left_date }} = {{ rates }}._as_of_day
 {%- endmacro %}
+
+
+{#- One row per day from start_date up to the day before end_date (DATE literals 'YYYY-MM-DD'), as date_day. -#}
+{% macro day_spine(start_date, end_date) -%}
+    {{ return(adapter.dispatch('day_spine', 'cosell')(start_date, end_date)) }}
+{%- endmacro %}
+
+{% macro duckdb__day_spine(start_date, end_date) -%}
+    select cast(range as date) as date_day
+    from range(date '{{ start_date }}', date '{{ end_date }}', interval 1 day)
+{%- endmacro %}
+
+{% macro spark__day_spine(start_date, end_date) -%}
+    select explode(sequence(date '{{ start_date }}', date_sub(date '{{ end_date }}', 1), interval 1 day)) as date_day
+{%- endmacro %}

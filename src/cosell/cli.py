@@ -76,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also run the dbt unit tests (CI does; the nightly build leaves them out)",
     )
+    build.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="where the models run: the DuckDB warehouse (default), or a local SparkSession over a Parquet "
+        "export of the raw layer, writing the marts as Parquet under COSELL_HOME/spark/parquet",
+    )
 
     check = sub.add_parser("check", help="run a quality gate")
     check.add_argument("stage", choices=("raw", "marts"))
@@ -125,7 +132,9 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> str:
     if args.command == "build":
         from cosell.build import build
 
-        return build(settings, full_refresh=args.full_refresh, unit_tests=args.unit_tests).describe()
+        return build(
+            settings, full_refresh=args.full_refresh, unit_tests=args.unit_tests, engine=args.engine
+        ).describe()
     if args.command == "check":
         from cosell.gates import check
 
