@@ -15,7 +15,7 @@ import duckdb
 
 from cosell.config import DBT_PROJECT_DIR, Settings
 from cosell.errors import CosellError
-from cosell.row_checks import literal
+from cosell.row_checks import ident, literal
 
 # dbt statuses that make a build fail, by node kind.
 _FAILED = {"error", "fail", "runtime error"}
@@ -285,7 +285,11 @@ def _prepare_spark(settings: Settings) -> None:
 
 
 def _publish_spark_marts(settings: Settings) -> None:
-    """Each mart Spark built, as one `<mart>.parquet` (the published copy's shape), swapped in as a whole folder."""
+    """Each mart Spark built, as one `<mart>.parquet` (the published copy's shape), swapped in as a whole folder.
+
+    Spark writes its timestamps as UTC instants; they are written back as the naive UTC
+    TIMESTAMPs of the DuckDB marts.
+    """
     paths = spark_paths(settings)
     tables = sorted(p for p in (paths.warehouse / "marts.db").iterdir() if p.is_dir())
     staging = paths.marts.with_name(f".{paths.marts.name}.{os.getpid()}.tmp")
@@ -293,9 +297,15 @@ def _publish_spark_marts(settings: Settings) -> None:
     staging.mkdir(parents=True)
     con = duckdb.connect()
     try:
+        con.execute("SET TimeZone = 'UTC'")
         for table in tables:
+            source = f"read_parquet({literal(str(table / '*.parquet'))})"
+            columns = ", ".join(
+                f"CAST({ident(name)} AS TIMESTAMP) AS {ident(name)}" if type_ == "TIMESTAMP WITH TIME ZONE" else ident(name)
+                for name, type_, *_ in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+            )
             con.execute(
-                f"COPY (SELECT * FROM read_parquet({literal(str(table / '*.parquet'))})) "
+                f"COPY (SELECT {columns} FROM {source}) "
                 f"TO {literal(str(staging / (table.name + '.parquet')))} (FORMAT parquet)"
             )
     except BaseException:
