@@ -71,6 +71,7 @@ def test_spark_builds_every_model_and_runs_the_unit_tests(built):
     assert on_spark.tests_passed == on_duckdb.tests_passed > 100
     # One unit test checks the DuckDB-only incremental branch (on Spark the model is a table).
     assert on_spark.unit_tests_passed == on_duckdb.unit_tests_passed - 1 >= 9
+    assert "on Spark" in on_spark.describe() and str(spark_paths(built[0]).marts) in on_spark.describe()
 
 
 def test_every_mart_built_on_spark_equals_the_duckdb_mart(built):

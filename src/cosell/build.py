@@ -31,9 +31,11 @@ class BuildSummary:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     seconds: float = 0.0
     full_refresh: bool = False
+    marts_parquet: Path | None = None  # a Spark build: where it wrote the marts
 
     def describe(self) -> str:
         scope = " --full-refresh" if self.full_refresh else ""
+        scope += " on Spark" if self.marts_parquet else ""
         unit = f" and {self.unit_tests_passed} unit tests" if self.unit_tests_passed else ""
         text = (
             f"dbt build{scope}: {self.models} models built, {self.tests_passed} data tests{unit} passed "
@@ -41,6 +43,8 @@ class BuildSummary:
         )
         if self.warnings:
             text += f"; {len(self.warnings)} warning(s): " + ", ".join(self.warnings)
+        if self.marts_parquet:
+            text += f"; marts as Parquet in {self.marts_parquet}"
         return text
 
 
@@ -266,6 +270,7 @@ def build(
         warnings=warnings,
         seconds=seconds,
         full_refresh=full_refresh,
+        marts_parquet=spark_paths(settings).marts if engine == "spark" else None,
     )
 
 
