@@ -51,6 +51,18 @@ resolved as (
 {%- endmacro %}
 
 
+{#- The mean of rates already rounded by round_rate, summed exactly in DECIMAL (a DOUBLE sum
+    depends on the order of the rows, which differs between engines and runs), as DOUBLE;
+    over: a window (`partition by ...`) for a window mean. -#}
+{% macro exact_mean_of_rates(expression, over=none) -%}
+    cast(
+        avg(cast({{ expression }} as decimal(38, {{ var('cosell_rate_decimals') }})))
+        {%- if over %} over ({{ over }}){% endif %}
+        as double
+    )
+{%- endmacro %}
+
+
 {#-
   Money computed in DOUBLE (revenue and deal size means): rounded to 6 decimals first to drop
   floating noise, then half-even to cents, as DECIMAL(18,2).
