@@ -58,6 +58,20 @@
 {%- endmacro %}
 
 
+{#- Integer division (rounded toward zero) of two integers. -#}
+{% macro integer_divide(dividend, divisor) -%}
+    {{ return(adapter.dispatch('integer_divide', 'cosell')(dividend, divisor)) }}
+{%- endmacro %}
+
+{% macro duckdb__integer_divide(dividend, divisor) -%}
+    (({{ dividend }}) // ({{ divisor }}))
+{%- endmacro %}
+
+{% macro spark__integer_divide(dividend, divisor) -%}
+    (({{ dividend }}) div ({{ divisor }}))
+{%- endmacro %}
+
+
 {#- Every column of a relation (or of the row source when none is named) but some. -#}
 {% macro star_except(columns, relation=none) -%}
     {{ return(adapter.dispatch('star_except', 'cosell')(columns, relation)) }}

@@ -51,15 +51,25 @@ resolved as (
 {%- endmacro %}
 
 
-{#- The mean of rates already rounded by round_rate, summed exactly in DECIMAL (a DOUBLE sum
-    depends on the order of the rows, which differs between engines and runs), as DOUBLE;
+{#- The mean of rates already rounded by round_rate, rounded half-even to the same decimals
+    with exact integer arithmetic, as DOUBLE. A DOUBLE mean depends on the order of the rows
+    (which differs between engines) and a mean of rounded rates can fall exactly on a half
+    (0.08387316965): only exact arithmetic gives both engines one answer.
     over: a window (`partition by ...`) for a window mean. -#}
 {% macro exact_mean_of_rates(expression, over=none) -%}
+    {%- set window = ' over (' ~ over ~ ')' if over else '' -%}
+    {%- set scale = 10 ** var('cosell_rate_decimals') -%}
+    {%- set units = 'sum(cast(round(' ~ expression ~ ' * ' ~ scale ~ ') as bigint))' ~ window -%}
+    {%- set n = 'count(' ~ expression ~ ')' ~ window -%}
+    {%- set quotient = integer_divide(units, n) -%}
     cast(
-        avg(cast({{ expression }} as decimal(38, {{ var('cosell_rate_decimals') }})))
-        {%- if over %} over ({{ over }}){% endif %}
+        {{ quotient }} + case
+            when 2 * ({{ units }} - {{ quotient }} * {{ n }}) > {{ n }}
+                or (2 * ({{ units }} - {{ quotient }} * {{ n }}) = {{ n }} and {{ quotient }} % 2 = 1) then 1
+            else 0
+        end
         as double
-    )
+    ) / {{ scale }}
 {%- endmacro %}
 
 
