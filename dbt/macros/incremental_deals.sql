@@ -28,6 +28,6 @@
 select case
     when (select coalesce(max(_load_id), -1) from {{ source('raw', feed) }})
         > (select coalesce(max({{ staging_load_column }}), -1) from {{ ref(staging) }})
-        then error('{{ staging }} has not read the last load of raw.{{ feed }} yet: build the whole project (cosell build), not {{ this.identifier }} alone')
+        then {{ raise_error(staging ~ ' has not read the last load of raw.' ~ feed ~ ' yet: build the whole project (cosell build), not ' ~ this.identifier ~ ' alone') }}
 end
 {%- endmacro %}

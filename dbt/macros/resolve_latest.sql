@@ -14,7 +14,7 @@ candidates as (
     select * from {{ batch }}
     {%- if incremental %}
     union all by name
-    select existing.* exclude (_load_id_watermark)
+    select {{ star_except(['_load_id_watermark'], 'existing') }}
     from {{ this }} as existing
     where existing.{{ key }} in (select {{ key }} from {{ batch }})
     {%- endif %}
@@ -29,7 +29,7 @@ ranked as (
 
 resolved as (
     select
-        * exclude (_version_rank),
+        {{ star_except(['_version_rank']) }},
         (select max(_load_id) from {{ batch }}) as _load_id_watermark
     from ranked
     where _version_rank = 1
@@ -51,12 +51,34 @@ resolved as (
 {%- endmacro %}
 
 
+{#- The mean of rates already rounded by round_rate, rounded half-even to the same decimals
+    with exact integer arithmetic, as DOUBLE. A DOUBLE mean depends on the order of the rows
+    (which differs between engines) and a mean of rounded rates can fall exactly on a half
+    (0.08387316965): only exact arithmetic gives both engines one answer.
+    over: a window (`partition by ...`) for a window mean. -#}
+{% macro exact_mean_of_rates(expression, over=none) -%}
+    {%- set window = ' over (' ~ over ~ ')' if over else '' -%}
+    {%- set scale = 10 ** var('cosell_rate_decimals') -%}
+    {%- set units = 'sum(cast(round(' ~ expression ~ ' * ' ~ scale ~ ') as bigint))' ~ window -%}
+    {%- set n = 'count(' ~ expression ~ ')' ~ window -%}
+    {%- set quotient = integer_divide(units, n) -%}
+    cast(
+        {{ quotient }} + case
+            when 2 * ({{ units }} - {{ quotient }} * {{ n }}) > {{ n }}
+                or (2 * ({{ units }} - {{ quotient }} * {{ n }}) = {{ n }} and {{ quotient }} % 2 = 1) then 1
+            else 0
+        end
+        as double
+    ) / {{ scale }}
+{%- endmacro %}
+
+
 {#-
   Money computed in DOUBLE (revenue and deal size means): rounded to 6 decimals first to drop
   floating noise, then half-even to cents, as DECIMAL(18,2).
 -#}
 {% macro double_to_cents(expression) -%}
-    cast(round_even(cast(round({{ expression }}, 6) as decimal(38, 6)), 2) as decimal(18, 2))
+    cast({{ round_half_even('cast(round(' ~ expression ~ ', 6) as decimal(38, 6))', 2) }} as decimal(18, 2))
 {%- endmacro %}
 
 

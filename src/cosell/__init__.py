@@ -14,3 +14,10 @@ for _name, _value in {
     "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
 }.items():
     os.environ.setdefault(_name, _value)
+
+# Great Expectations imports pyspark whenever it is installed (the `spark` extra); pyspark then
+# warns on every import that it does not fully support pandas 3. Spark never sees pandas here
+# (dbt-spark runs SQL), so the warning would only break the one-line output of every command.
+import warnings  # noqa: E402
+
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)

@@ -121,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also run the dbt unit tests (CI does; the nightly build leaves them out)",
     )
+    build.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="where the models run: the DuckDB warehouse (default), or a local SparkSession over a Parquet "
+        "export of the raw layer, writing the marts as Parquet under COSELL_HOME/spark/parquet",
+    )
 
     check = command("check", "run a quality gate (Great Expectations) and write its Data Docs")
     check.add_argument("stage", choices=("raw", "marts"), help="raw: the landed extracts; marts: the built marts")
@@ -185,7 +192,9 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> str:
     if args.command == "build":
         from cosell.build import build
 
-        return build(settings, full_refresh=args.full_refresh, unit_tests=args.unit_tests).describe()
+        return build(
+            settings, full_refresh=args.full_refresh, unit_tests=args.unit_tests, engine=args.engine
+        ).describe()
     if args.command == "check":
         from cosell.gates import check
 

@@ -1,13 +1,13 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='deal_id',
         incremental_strategy='delete+insert',
         pre_hook=[
             "{{ require_staging_current('stg_raw__deals', 'deals') }}",
             "{{ require_staging_current('stg_raw__deal_versions', 'deals', '_load_id') }}",
         ],
-        post_hook="delete from {{ this }} where deal_id in (select deal_id from {{ ref('stg_raw__deals') }} where is_deleted)",
+        post_hook="{% if materialized_incrementally() %}delete from {{ this }} where deal_id in (select deal_id from {{ ref('stg_raw__deals') }} where is_deleted){% endif %}",
     )
 }}
 
@@ -57,7 +57,7 @@ changed as (
 {% endif %}
 
 deals as (
-    select * exclude (_load_id_watermark)
+    select {{ star_except(['_load_id_watermark']) }}
     from {{ ref('stg_raw__deals') }}
     where not is_deleted
     {% if is_incremental() %}
@@ -106,9 +106,10 @@ rated as (
             else fx_rates.usd_per_unit
         end as usd_per_unit
     from referenced
-    asof left join fx_rates
-        on referenced.currency = fx_rates.currency
-        and referenced.fx_reference_date >= fx_rates.rate_date
+    {{ asof_left_join_on_date(
+        'fx_rates', 'referenced.currency', 'currency', 'referenced.fx_reference_date', 'rate_date',
+        'referenced', 'fx_reference_date'
+    ) }}
 ),
 
 baseline_rated as (
@@ -119,21 +120,22 @@ baseline_rated as (
             else fx_rates.usd_per_unit
         end as baseline_usd_per_unit
     from rated
-    asof left join fx_rates
-        on rated.baseline_currency = fx_rates.currency
-        and rated.baseline_fx_reference_date >= fx_rates.rate_date
+    {{ asof_left_join_on_date(
+        'fx_rates', 'rated.baseline_currency', 'currency', 'rated.baseline_fx_reference_date', 'rate_date',
+        'referenced', 'baseline_fx_reference_date'
+    ) }}
 ),
 
 converted as (
     select
         *,
-        -- DECIMAL(38,2) x DECIMAL(38,12) -> DECIMAL(38,14): exact; round_even is half-even.
+        -- Exact product (14 decimals), then half-even to cents.
         cast(
-            round_even(cast(amount as decimal(38, 2)) * cast(usd_per_unit as decimal(38, 12)), 2)
+            {{ round_half_even(exact_money_times_rate('amount', 'usd_per_unit'), 2) }}
             as decimal(18, 2)
         ) as amount_usd,
         cast(
-            round_even(cast(baseline_amount as decimal(38, 2)) * cast(baseline_usd_per_unit as decimal(38, 12)), 2)
+            {{ round_half_even(exact_money_times_rate('baseline_amount', 'baseline_usd_per_unit'), 2) }}
             as decimal(18, 2)
         ) as baseline_amount_usd,
         {{ current_load_id() }} as _load_id_watermark

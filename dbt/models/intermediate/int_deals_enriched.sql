@@ -1,9 +1,9 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='deal_id',
         incremental_strategy='delete+insert',
-        post_hook="delete from {{ this }} where deal_id not in (select deal_id from {{ ref('int_deals_converted') }} where motion <> 'DIRECT')",
+        post_hook="{% if materialized_incrementally() %}delete from {{ this }} where deal_id not in (select deal_id from {{ ref('int_deals_converted') }} where motion <> 'DIRECT'){% endif %}",
     )
 }}
 
@@ -114,7 +114,7 @@ joined as (
         deals.closed_at,
         case
             when deals.stage in ('CLOSED_WON', 'CLOSED_LOST')
-                then {{ dbt.datediff('cast(deals.registered_at as date)', 'cast(deals.closed_at as date)', 'day') }}
+                then {{ days_between('cast(deals.registered_at as date)', 'cast(deals.closed_at as date)') }}
         end as cycle_days,
         coalesce(support.requests_total, 0) as requests_total,
         coalesce(support.supported_requests, 0) as supported_requests,

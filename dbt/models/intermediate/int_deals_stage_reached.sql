@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='deal_id',
         incremental_strategy='delete+insert',
         pre_hook="{{ require_staging_current('stg_raw__deal_versions', 'deals', '_load_id') }}",

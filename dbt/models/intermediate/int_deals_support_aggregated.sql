@@ -1,9 +1,9 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='deal_id',
         incremental_strategy='delete+insert',
-        post_hook="delete from {{ this }} where deal_id not in (select deal_id from {{ ref('int_requests_classified') }})",
+        post_hook="{% if materialized_incrementally() %}delete from {{ this }} where deal_id not in (select deal_id from {{ ref('int_requests_classified') }}){% endif %}",
     )
 }}
 
@@ -56,7 +56,7 @@ counted as (
         count(*) as requests_total,
         count(case when is_supported then 1 end) as supported_requests,
         nullif(
-            array_to_string(list_sort(list_distinct(list(case when is_supported then resource_type end))), '|'),
+            {{ sorted_distinct_text('case when is_supported then resource_type end', '|') }},
             ''
         ) as resource_types
     from requests

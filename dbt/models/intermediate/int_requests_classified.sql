@@ -1,13 +1,13 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='request_id',
         incremental_strategy='delete+insert',
         pre_hook=[
             "{{ require_staging_current('stg_raw__engagements', 'engagements') }}",
             "{{ require_staging_current('stg_raw__deals', 'deals') }}",
         ],
-        post_hook="
+        post_hook="{% if materialized_incrementally() %}
             delete from {{ this }}
             where deal_id not in (select deal_id from {{ ref('int_deals_converted') }} where motion <> 'DIRECT')
                 or request_id in (
@@ -16,7 +16,8 @@
                     inner join {{ this }} as kept
                         on latest.request_id = kept.request_id
                     where latest.deal_id is distinct from kept.deal_id
-                )",
+                )
+        {% endif %}",
     )
 }}
 
@@ -65,7 +66,7 @@ classified as (
         (requests.status in ('ACCEPTED', 'COMPLETED') and requests.confirmed_at is not null) as is_supported,
         case
             when requests.confirmed_at is not null
-                then round({{ dbt.datediff('requests.requested_at', 'requests.confirmed_at', 'second') }} / 3600.0, 6)
+                then round({{ seconds_between('requests.requested_at', 'requests.confirmed_at') }} / cast(3600 as double), 6)
         end as hours_to_confirm,
         partner_deals.deal_closed_at
     from requests

@@ -1,9 +1,9 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='deal_id',
         incremental_strategy='delete+insert',
-        post_hook="delete from {{ this }} where deal_id not in (select deal_id from {{ ref('int_deals_enriched') }})",
+        post_hook="{% if materialized_incrementally() %}delete from {{ this }} where deal_id not in (select deal_id from {{ ref('int_deals_enriched') }}){% endif %}",
     )
 }}
 

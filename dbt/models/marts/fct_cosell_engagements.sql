@@ -1,9 +1,9 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='request_id',
         incremental_strategy='delete+insert',
-        post_hook="delete from {{ this }} where request_id not in (select request_id from {{ ref('int_requests_classified') }})",
+        post_hook="{% if materialized_incrementally() %}delete from {{ this }} where request_id not in (select request_id from {{ ref('int_requests_classified') }}){% endif %}",
     )
 }}
 

@@ -2,7 +2,8 @@
 -- and each partner with a deal registered in q: participation_rate = its deals registered in q
 -- that are co-sell supported / its deals registered in q; ABOVE_AVERAGE when the rate is
 -- strictly greater than the mean rate of those partners in q (both rounded to
--- cosell_rate_decimals first, so equal rates are never split by floating noise), else
+-- cosell_rate_decimals first, so equal rates are never split by floating noise; the mean is
+-- taken in DECIMAL, so it does not depend on the order an engine adds the rates in), else
 -- BELOW_AVERAGE. new_logo_deals_won counts the partner's won new-logo deals with closed_at in
 -- q, wherever they were registered. partner_type is the partner's current type.
 
@@ -32,7 +33,7 @@ leveled as (
     select
         *,
         case
-            when participation_rate > {{ round_rate('avg(participation_rate) over (partition by quarter)') }}
+            when participation_rate > {{ round_rate(exact_mean_of_rates('participation_rate', over='partition by quarter')) }}
                 then 'ABOVE_AVERAGE'
             else 'BELOW_AVERAGE'
         end as participation_level
@@ -57,7 +58,7 @@ final as (
         count(*) as partners,
         cast(sum(leveled.deals_registered) as bigint) as deals_registered,
         cast(sum(leveled.supported_deals) as bigint) as supported_deals,
-        {{ round_rate('avg(leveled.participation_rate)') }} as avg_participation_rate,
+        {{ round_rate(exact_mean_of_rates('leveled.participation_rate')) }} as avg_participation_rate,
         cast(coalesce(sum(new_logo_wins.new_logo_deals_won), 0) as bigint) as new_logo_deals_won,
         {{ round_rate('coalesce(sum(new_logo_wins.new_logo_deals_won), 0) / count(*)') }} as new_logo_wins_per_partner
     from leveled

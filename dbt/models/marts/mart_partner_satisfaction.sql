@@ -33,7 +33,7 @@ final as (
         aggregated.detractors,
         case
             when aggregated.nps_responses > 0
-                then {{ round_rate('100.0 * (aggregated.promoters - aggregated.detractors) / aggregated.nps_responses') }}
+                then {{ round_rate('cast(100 as double) * (aggregated.promoters - aggregated.detractors) / aggregated.nps_responses') }}
         end as nps,
         coalesce(
             first_support.first_confirmed_at < cast({{ dbt.dateadd('month', 3, 'aggregated.quarter') }} as timestamp),

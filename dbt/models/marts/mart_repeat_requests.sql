@@ -42,7 +42,7 @@ final as (
         per_partner.first_support_at,
         {{ month_of('per_partner.first_support_at') }} as first_support_month,
         next_request.next_request_at,
-        {{ dbt.datediff('cast(per_partner.first_support_at as date)', 'cast(next_request.next_request_at as date)', 'day') }}
+        {{ days_between('cast(per_partner.first_support_at as date)', 'cast(next_request.next_request_at as date)') }}
             as days_to_repeat,
         coalesce(
             next_request.next_request_at

@@ -17,9 +17,9 @@ aggregated as (
         count(case when requests.is_supported then 1 end) as supported,
         count(case when requests.status = 'DECLINED' then 1 end) as declined,
         count(case when requests.status = 'CANCELLED' then 1 end) as cancelled,
-        quantile_cont(case when requests.is_supported then requests.hours_to_confirm end, 0.5)
+        {{ quantile_continuous('case when requests.is_supported then requests.hours_to_confirm end', 0.5) }}
             as median_hours_to_confirm,
-        quantile_cont(case when requests.is_supported then requests.hours_to_confirm end, 0.9)
+        {{ quantile_continuous('case when requests.is_supported then requests.hours_to_confirm end', 0.9) }}
             as p90_hours_to_confirm
     from requests
     left join partners

@@ -74,13 +74,13 @@ final as (
         deal_id,
         partner_id,
         occurred_at,
-        cast(null as varchar) as cosell_deal_id,
+        cast(null as {{ dbt.type_string() }}) as cosell_deal_id,
         violation_type || ':' || activity_id as violation_id
     from activity_violations
     union all
     select
         'DIRECT_PIPELINE_AFTER_COSELL' as violation_type,
-        cast(null as varchar) as activity_id,
+        cast(null as {{ dbt.type_string() }}) as activity_id,
         deal_id,
         partner_id,
         occurred_at,

@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='activity_id',
         incremental_strategy='delete+insert',
     )
@@ -16,18 +16,18 @@ with source as (
 
 renamed as (
     select
-        cast(activity_id as varchar) as activity_id,
-        cast(request_id as varchar) as request_id,
-        cast(deal_id as varchar) as deal_id,
+        cast(activity_id as {{ dbt.type_string() }}) as activity_id,
+        cast(request_id as {{ dbt.type_string() }}) as request_id,
+        cast(deal_id as {{ dbt.type_string() }}) as deal_id,
         cast(occurred_at as timestamp) as occurred_at,
-        cast(activity_type as varchar) as activity_type,
-        cast(vendor_role as varchar) as vendor_role,
+        cast(activity_type as {{ dbt.type_string() }}) as activity_type,
+        cast(vendor_role as {{ dbt.type_string() }}) as vendor_role,
         cast(partner_briefed as boolean) as partner_briefed,
         cast(partner_present as boolean) as partner_present,
         cast(in_engagement_plan as boolean) as in_engagement_plan,
         cast(commercial_discussion as boolean) as commercial_discussion,
         cast(_business_date as date) as _business_date,
-        cast(_file_name as varchar) as _file_name,
+        cast(_file_name as {{ dbt.type_string() }}) as _file_name,
         cast(_row_number as bigint) as _row_number,
         cast(_load_id as bigint) as _load_id
     from source

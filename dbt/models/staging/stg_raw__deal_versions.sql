@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='append',
     )
 }}
@@ -19,18 +19,18 @@ with source as (
 
 renamed as (
     select
-        cast(deal_id as varchar) as deal_id,
-        cast(stage as varchar) as stage,
+        cast(deal_id as {{ dbt.type_string() }}) as deal_id,
+        cast(stage as {{ dbt.type_string() }}) as stage,
         cast(amount as decimal(18, 2)) as amount,
-        cast(currency as varchar) as currency,
+        cast(currency as {{ dbt.type_string() }}) as currency,
         cast(complexity as integer) as complexity,
-        cast(competitive_situation as varchar) as competitive_situation,
-        cast(product_category as varchar) as product_category,
-        cast(customer_segment as varchar) as customer_segment,
+        cast(competitive_situation as {{ dbt.type_string() }}) as competitive_situation,
+        cast(product_category as {{ dbt.type_string() }}) as product_category,
+        cast(customer_segment as {{ dbt.type_string() }}) as customer_segment,
         cast(updated_at as timestamp) as updated_at,
         cast(is_deleted as boolean) as is_deleted,
         cast(_business_date as date) as _business_date,
-        cast(_file_name as varchar) as _file_name,
+        cast(_file_name as {{ dbt.type_string() }}) as _file_name,
         cast(_row_number as bigint) as _row_number,
         cast(_load_id as bigint) as _load_id
     from source

@@ -7,10 +7,10 @@ with source as (
 renamed as (
     select
         cast(rate_date as date) as rate_date,
-        cast(currency as varchar) as currency,
+        cast(currency as {{ dbt.type_string() }}) as currency,
         cast(usd_per_unit as decimal(24, 12)) as usd_per_unit,
         cast(_business_date as date) as _business_date,
-        cast(_file_name as varchar) as _file_name,
+        cast(_file_name as {{ dbt.type_string() }}) as _file_name,
         cast(_row_number as bigint) as _row_number,
         cast(_load_id as bigint) as _load_id
     from source
@@ -26,6 +26,6 @@ ranked as (
     from renamed
 )
 
-select * exclude (_version_rank)
+select {{ star_except(['_version_rank']) }}
 from ranked
 where _version_rank = 1

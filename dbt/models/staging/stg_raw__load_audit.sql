@@ -7,14 +7,14 @@ with source as (
 renamed as (
     select
         cast(load_id as bigint) as load_id,
-        cast(feed as varchar) as feed,
+        cast(feed as {{ dbt.type_string() }}) as feed,
         cast(business_date as date) as business_date,
-        cast(file_name as varchar) as file_name,
-        cast(file_sha256 as varchar) as file_sha256,
-        cast(status as varchar) as status,
+        cast(file_name as {{ dbt.type_string() }}) as file_name,
+        cast(file_sha256 as {{ dbt.type_string() }}) as file_sha256,
+        cast(status as {{ dbt.type_string() }}) as status,
         cast(rows_landed as bigint) as rows_landed,
         cast(rows_rejected as bigint) as rows_rejected,
-        cast(reason as varchar) as reason,
+        cast(reason as {{ dbt.type_string() }}) as reason,
         cast(loaded_at as timestamp) as loaded_at
     from source
 )

@@ -13,6 +13,6 @@ ranked as (
     from versions
 )
 
-select * exclude (_version_rank)
+select {{ star_except(['_version_rank']) }}
 from ranked
 where _version_rank = 1

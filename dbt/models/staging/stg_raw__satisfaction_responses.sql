@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='response_id',
         incremental_strategy='delete+insert',
     )
@@ -16,15 +16,15 @@ with source as (
 
 renamed as (
     select
-        cast(response_id as varchar) as response_id,
-        cast(partner_id as varchar) as partner_id,
-        cast(request_id as varchar) as request_id,
-        cast(survey_type as varchar) as survey_type,
+        cast(response_id as {{ dbt.type_string() }}) as response_id,
+        cast(partner_id as {{ dbt.type_string() }}) as partner_id,
+        cast(request_id as {{ dbt.type_string() }}) as request_id,
+        cast(survey_type as {{ dbt.type_string() }}) as survey_type,
         cast(score as integer) as score,
         cast(submitted_at as timestamp) as submitted_at,
-        cast(comment as varchar) as comment,
+        cast(comment as {{ dbt.type_string() }}) as comment,
         cast(_business_date as date) as _business_date,
-        cast(_file_name as varchar) as _file_name,
+        cast(_file_name as {{ dbt.type_string() }}) as _file_name,
         cast(_row_number as bigint) as _row_number,
         cast(_load_id as bigint) as _load_id
     from source

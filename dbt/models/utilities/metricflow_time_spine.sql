@@ -1,3 +1,2 @@
--- Daily time spine MetricFlow needs for the semantic models of the marts.
-select cast(range as date) as date_day
-from range(date '2020-01-01', date '2036-01-01', interval 1 day)
+-- Daily time spine MetricFlow needs for the semantic models of the marts: 2020-01-01 .. 2035-12-31.
+{{ day_spine('2020-01-01', '2036-01-01') }}
