@@ -27,7 +27,7 @@ from cosell import delivery, ledger
 from cosell import inbox as inbox_files
 from cosell.config import Settings
 from cosell.contract import FEEDS, LINEAGE_COLUMNS, Feed
-from cosell.db import connect
+from cosell.db import connect, insert_rows
 from cosell.errors import CosellError
 from cosell.faults import crash_point
 from cosell.inbox import InboxFile, TransientFailure, UnreadableFile
@@ -260,8 +260,9 @@ def _record(con, files: list[_File], load_id: int) -> None:
     if not files:
         return
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    con.executemany(
-        "INSERT INTO raw.load_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    insert_rows(
+        con,
+        "raw.load_audit",
         [
             [
                 load_id,

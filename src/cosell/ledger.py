@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 
+from cosell.db import insert_rows
 from cosell.inbox import InboxFile
 
 STEPS = ("landed", "raw_gate", "built", "marts_gate", "published")
@@ -152,11 +153,8 @@ class LoadRecord:
             con.execute("SELECT file_path, size, mtime_ns FROM ops.inbox_files WHERE inbox = ?", [self.inbox]).fetchall()
         )
         changed = [f for f in self.fingerprints if f not in known]  # a night writes its new files only
-        if changed:
-            con.executemany(
-                "INSERT OR REPLACE INTO ops.inbox_files VALUES (?, ?, ?, ?, ?)",
-                [[self.inbox, rel, size, mtime, self.load_id] for rel, size, mtime in changed],
-            )
+        insert_rows(con, "ops.inbox_files", [[self.inbox, rel, size, mtime, self.load_id] for rel, size, mtime in changed],
+                    verb="INSERT OR REPLACE")
         con.execute("COMMIT")
 
 
