@@ -46,9 +46,10 @@ def typed(column: Column, source: str) -> str:
     return x
 
 
-def _in_date_range(day: str) -> str:
+def _in_date_range(text: str) -> str:
+    """The date as written (the first ten characters, already checked as YYYY-MM-DD) lies in DATE_RANGE."""
     low, high = DATE_RANGE
-    return f"({day} BETWEEN DATE '{low}' AND DATE '{high}')"
+    return f"(left({text}, 10) BETWEEN '{low}' AND '{high}')"
 
 
 def _value_problem(column: Column, x: str) -> tuple[str, str]:
@@ -79,12 +80,11 @@ def _value_problem(column: Column, x: str) -> tuple[str, str]:
         )
     low, high = DATE_RANGE
     if column.type == "date":
-        bad = f"NOT regexp_full_match({x}, '{_DATE}') OR TRY_CAST({x} AS DATE) IS NULL OR NOT {_in_date_range(f'TRY_CAST({x} AS DATE)')}"
+        bad = f"NOT regexp_full_match({x}, '{_DATE}') OR TRY_CAST({x} AS DATE) IS NULL OR NOT {_in_date_range(x)}"
         return bad, f"a date YYYY-MM-DD from {low} to {high}"
     if column.type == "timestamp":
         instant = f"TRY_CAST({x} AS TIMESTAMPTZ)"
-        utc_day = "CAST(timezone('UTC', " + instant + ") AS DATE)"
-        bad = f"NOT regexp_full_match({x}, '{_TIMESTAMP}') OR {instant} IS NULL OR NOT {_in_date_range(utc_day)}"
+        bad = f"NOT regexp_full_match({x}, '{_TIMESTAMP}') OR {instant} IS NULL OR NOT {_in_date_range(x)}"
         return bad, f"an ISO-8601 timestamp with Z or an offset, at most microseconds, from {low} to {high}"
     if column.type == "bool":
         return f"lower({x}) NOT IN ('true', 'false')", "true or false"
