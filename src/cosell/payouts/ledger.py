@@ -12,6 +12,7 @@ from typing import Iterable, Mapping
 
 import duckdb
 
+from cosell.db import insert_rows
 from cosell.errors import CosellError
 
 LINES_TABLE = "payouts.lines"
@@ -38,8 +39,6 @@ create table if not exists payouts.lines (
 
 COLUMNS = ("period", "status", "adjustment_set", "line_id", "partner_id", "partner_name", "partner_type",
            "partner_tier", "rule_id", "deal_id", "basis_usd", "rate", "amount_usd", "plan_id")
-
-SQL_TYPES = {"adjustment_set": "integer", "basis_usd": "decimal(18,2)", "amount_usd": "decimal(18,2)"}
 
 DRAFT = "DRAFT"
 APPROVED = "APPROVED"
@@ -111,10 +110,6 @@ def replace_rows(con: duckdb.DuckDBPyConnection, period: str, rows: list[Row], a
     ensure_table(con)
     con.execute(f"delete from {LINES_TABLE} where period = ? and adjustment_set is not distinct from ?",
                 [period, adjustment_set])
-    if rows:
-        # one insert of column lists (executemany binds row by row: seconds for a few thousand lines);
-        # money goes over as exact text and is cast in SQL
-        selected = ", ".join(f"unnest(?::{SQL_TYPES.get(name, 'varchar')}[])" for name in COLUMNS)
-        con.execute(f"insert into {LINES_TABLE} ({', '.join(COLUMNS)}) select {selected}",
-                    [[_text_value(row[i]) for row in rows] for i in range(len(COLUMNS))])
+    # money goes over as exact text; the insert casts it to the table's DECIMAL
+    insert_rows(con, LINES_TABLE, [[_text_value(value) for value in row] for row in rows])
     return True
