@@ -317,9 +317,13 @@ def _parquet_types(path: Path) -> tuple[str, ...]:
     return tuple(str(t) for t in pq.ParquetFile(path).schema_arrow.types)
 
 
-def _field(i: int) -> str:
+def _name(i: int) -> str:
     """A file's i-th field inside landing's SQL: a positional name no header can reach."""
-    return f'"__c{i}"'
+    return f"__c{i}"
+
+
+def _field(i: int) -> str:
+    return ident(_name(i))
 
 
 def _read_text(con, batch: list[_File]) -> str:
@@ -331,7 +335,7 @@ def _read_text(con, batch: list[_File]) -> str:
         texts = ", ".join(_parquet_text(_field(i), t) + f" AS {_field(i)}" for i, t in enumerate(first.types))
         return f"SELECT __file, __pos, {texts} FROM __parquet_rows"
     paths = "[" + ", ".join(literal(str(f.snapshot)) for f in batch) + "]"
-    columns = "{" + ", ".join(f"{literal(_field(i)[1:-1])}: 'VARCHAR'" for i in range(len(first.names))) + "}"
+    columns = "{" + ", ".join(f"{literal(_name(i))}: 'VARCHAR'" for i in range(len(first.names))) + "}"
     scan = (
         f"SELECT row_number() OVER () AS __seq, * FROM read_csv({paths}, header = true, auto_detect = false, "
         f"columns = {columns}, delim = ',', quote = '\"', escape = '\"', encoding = 'utf-8', filename = '__path', "
@@ -350,7 +354,7 @@ def _parquet_rows(batch: list[_File]) -> pa.RecordBatchReader:
     first = pq.ParquetFile(batch[0].snapshot).schema_arrow
     schema = pa.schema(
         [("__file", pa.int32()), ("__pos", pa.int64())]
-        + [(_field(i)[1:-1], first.field(i).type) for i in range(len(first.names))]
+        + [(_name(i), first.field(i).type) for i in range(len(first.names))]
     )
 
     def batches():

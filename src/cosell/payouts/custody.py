@@ -58,11 +58,16 @@ class Approval:
     approved_at: dt.datetime
     manifest_sha256: str
     files_dir: str
-    sets: dict[int, str]  # adjustment set -> manifest sha256 recorded (sets written before this record: sha None)
+    sets: dict[int, str | None]  # adjustment set -> manifest sha256 recorded (sets written before this record: None)
 
     @property
     def approved_at_text(self) -> str:
-        return self.approved_at.isoformat() + "Z"
+        return instant_text(self.approved_at)
+
+
+def instant_text(at: dt.datetime) -> str:
+    """How manifests write an approval instant (UTC, seconds): `2026-04-02T09:30:00Z`."""
+    return at.isoformat() + "Z"
 
 
 def approved_files(period_dir: Path, draft: dict[str, Any], approved_by: str, approved_at_text: str) -> dict[str, bytes]:

@@ -382,8 +382,8 @@ def approve_period(period: str, out: Path, settings: Settings, approved_by: str 
         )
     who = approved_by or _login()
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
-    record = custody.Approval(who, now, "", str(period_dir.resolve()), {})
-    contents = custody.approved_files(period_dir, manifest, who, record.approved_at_text)
+    approved_at = custody.instant_text(now)
+    contents = custody.approved_files(period_dir, manifest, who, approved_at)
     con = connect(settings)  # a missing or locked warehouse is a one-line CosellError
     try:
         con.execute(custody.DDL)
@@ -393,7 +393,7 @@ def approve_period(period: str, out: Path, settings: Settings, approved_by: str 
         con.execute(
             "insert into payouts.approvals values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [p.label, who, now, manifest.get("plan_id"), manifest.get("plan_sha256"), as_of,
-             Decimal(manifest.get("total_usd", "0")), F.sha256(contents[F.MANIFEST]), record.files_dir],
+             Decimal(manifest.get("total_usd", "0")), F.sha256(contents[F.MANIFEST]), str(period_dir.resolve())],
         )
         # the period's rows become APPROVED: taken from the verified payout_lines.csv, so they are what was approved
         approved_rows = ledger.line_rows(F.parse_csv((period_dir / F.LINES_CSV).read_bytes()), ledger.APPROVED,
@@ -416,7 +416,7 @@ def approve_period(period: str, out: Path, settings: Settings, approved_by: str 
     except OSError as error:
         raise CosellError(f"approval of {p.label} is recorded but its files could not be frozen ({error}): "
                           f"run `cosell payouts approve --period {p.label}` again to finish it") from None
-    return ApprovalSummary(p.label, period_dir, who, record.approved_at_text, manifest.get("total_usd", "?"))
+    return ApprovalSummary(p.label, period_dir, who, approved_at, manifest.get("total_usd", "?"))
 
 
 def _login() -> str:
