@@ -1,10 +1,10 @@
 {#-
   What a Spark build reads and leaves beside its tables (`cosell build --engine spark`); on
-  DuckDB both hooks do nothing (sources are the landed tables; build.py reruns a failing
+  DuckDB both hooks do nothing (sources are the landed tables; cosell.build.dbt reruns a failing
   test's query on the warehouse file).
 -#}
 
-{#- on-run-start: schema raw as views over the raw Parquet export (src/cosell/raw_export.py),
+{#- on-run-start: schema raw as views over the raw Parquet export (src/cosell/build/raw_export.py),
     one per source table, under COSELL_RAW_PARQUET. -#}
 {% macro register_raw_sources() -%}
     {{ return(adapter.dispatch('register_raw_sources', 'cosell')()) }}
@@ -29,7 +29,7 @@
 
 {#- on-run-end: the first rows of each failing data test, as Parquet under
     COSELL_SPARK_FAILURES/<test name>/ (the session's catalog is gone when dbt exits, so
-    build.py cannot rerun the query; nothing is written when every test passes). -#}
+    cosell.build.dbt cannot rerun the query; nothing is written when every test passes). -#}
 {% macro keep_failing_rows(results) -%}
     {{ return(adapter.dispatch('keep_failing_rows', 'cosell')(results)) }}
 {%- endmacro %}
