@@ -11,6 +11,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from cosell.config import Settings  # noqa: E402
 
+pytest_plugins = ["fast_tier"]
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:

@@ -31,3 +31,10 @@ def test_every_package_says_in_one_line_what_it_owns():
 def test_every_module_has_a_docstring():
     missing = [str(p.relative_to(PACKAGE)) for p in sorted(PACKAGE.rglob("*.py")) if not docstring(p)]
     assert missing == []
+
+
+def test_the_fast_tier_check_names_a_module_no_fast_test_imports():
+    from fast_tier import all_modules, unreached
+
+    loaded = all_modules() - {"cosell.publish.dashboard"}
+    assert unreached(loaded) == ["cosell.publish.dashboard"]
