@@ -134,23 +134,3 @@ def test_a_failing_test_names_its_rows_on_both_engines(built, tmp_path):
         assert "\n" not in message
         assert "test source_accepted_values_raw_load_audit_status" in message, (engine, message)
         assert "value_field=MISFILED" in message, (engine, message)
-
-
-def test_an_unknown_engine_is_refused(landed):
-    with pytest.raises(CosellError, match="unknown engine 'postgres'"):
-        build(landed, engine="postgres")
-
-
-def test_the_raw_export_is_partitioned_by_landing_run(landed):
-    from cosell.build.raw_export import export_raw
-
-    folder = landed.home / "raw_export_check"
-    summary = export_raw(landed, folder)
-    assert (folder / "deals" / "_load_id=1" / "part-0.parquet").exists()
-    assert (folder / "load_audit" / "part-0.parquet").exists()
-    con = duckdb.connect()
-    deals = con.execute(
-        f"SELECT count(*), min(_load_id) FROM read_parquet({literal(str(folder / 'deals' / '**' / '*.parquet'))}, "
-        "hive_partitioning = true)"
-    ).fetchone()
-    assert deals == (summary.rows["deals"], 1) and deals[0] > 0
