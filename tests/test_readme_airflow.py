@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
