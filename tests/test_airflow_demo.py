@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cosell.airflow_demo import NIGHTLY_DAG, PAYOUTS_DAG, airflow_demo
 from cosell.config import Settings
+from cosell.orchestration.airflow_demo import NIGHTLY_DAG, PAYOUTS_DAG, airflow_demo
 
 SAMPLE = {"seed": 11, "start": dt.date(2026, 1, 1), "days": 35, "partners": 12, "deals": 90}
 BUSINESS_DATE = "2026-02-04"  # the sample's last date

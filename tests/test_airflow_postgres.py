@@ -19,10 +19,24 @@ import time
 import duckdb
 import psycopg2
 import pytest
+from processes import (
+    free_port,
+    kill_marked,
+    marked,
+    new_marker,
+    postgres,
+    start,
+    stop,
+    wait_for_http,
+    wait_until,
+)
 
-from cosell.airflow_demo import NIGHTLY_DAG, airflow_environment, prepare_airflow
 from cosell.config import PROJECT_ROOT, Settings
-from processes import free_port, kill_marked, marked, new_marker, postgres, start, stop, wait_for_http, wait_until
+from cosell.orchestration.airflow_demo import (
+    NIGHTLY_DAG,
+    airflow_environment,
+    prepare_airflow,
+)
 
 SAMPLE = {"seed": 11, "start": dt.date(2026, 1, 1), "days": 5, "partners": 12, "deals": 90}
 BUSINESS_DATE = "2026-01-05"  # the sample's last date
@@ -54,7 +68,7 @@ def _airflow(env: dict[str, str], *args: str) -> str:
 
 @pytest.mark.slow
 def test_nightly_dag_run_by_the_scheduler_with_local_executor_on_postgresql(tmp_path):
-    from cosell.generate import generate
+    from cosell.synthetic.generate import generate
 
     settings = Settings.from_env({"COSELL_HOME": str(tmp_path / "cosell"), "COSELL_DUCKDB_THREADS": "2",
                                   "COSELL_DUCKDB_MEMORY_LIMIT": "2GB"})

@@ -16,8 +16,6 @@ import re
 import time
 
 import pytest
-
-from cosell.config import PROJECT_ROOT
 from processes import (
     cmdline_of,
     environ_of,
@@ -33,6 +31,8 @@ from processes import (
     wait_for_http,
     wait_until,
 )
+
+from cosell.config import PROJECT_ROOT
 
 README = PROJECT_ROOT / "README.md"
 START_TIMEOUT = 240  # migrate, pool, manifest, then four components on a busy 2-core machine
