@@ -6,7 +6,13 @@ every Airflow step runs in a subprocess started with the environment of `airflow
 this module itself never imports Airflow outside `_run_dag` (the subprocess entry point).
 
     cosell demo                                         # the demo on the embedded default
-    python -m cosell.orchestration.airflow_demo run-dag DAG_ID [--business-date D] [--period P] [--logical-date ISO]
+    python -m cosell.orchestration.airflow_demo run-dag DAG_ID [--business-date D] [--period P] [--logical-date ISO] [--note TEXT]
+
+What the demo leaves in Airflow's UI (docs/decisions.md): runs without a logical date (the business
+date is the run's param), so each starts when it ran and shows its real duration, with a note saying
+what it was; both DAGs stay paused, as Airflow leaves new DAGs, because unpausing the nightly DAG
+makes the scheduler start the run of the latest 02:00 UTC at once, for a business date the sample
+has no extracts of.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ NIGHTLY_DAG = "cosell_nightly"
 PAYOUTS_DAG = "cosell_payouts"
 SAMPLE = {"seed": 7, "start": dt.date(2025, 9, 1), "days": 240, "partners": 150, "deals": 3000}  # 240 days: repeat windows (180 days) close
 RESULT_MARK = "COSELL_DAG_RESULT "
+DEMO_NOTE = ("cosell demo: {what}, run by hand with dag.test on the sample extracts. The DAG stays paused: "
+             "unpause it when COSELL_INBOX points at real deliveries (README, Scheduling it).")
 
 
 # --------------------------------------------------------------------------- environment
@@ -156,10 +164,14 @@ def run_dag(
     logical_date: dt.datetime | None = None,
     progress=None,
     poll_seconds: float = 5.0,
+    note: str | None = None,
 ) -> DagRunResult:
     """One dag.test() run in a subprocess with `env`; returns the run state and every task's state.
 
+    Without `logical_date` the run has none (as an asset-triggered run) and starts now. dag.test() records a
+    logical date as the run's start, so a logical date in the past makes the UI show a run lasting from then.
     With `progress`, a line (a bar of tasks done, and the tasks running) is reported whenever a task changes state.
+    `note` is kept as the run's note, shown beside the run in the UI.
     """
     command = [sys.executable, "-m", "cosell.orchestration.airflow_demo", "run-dag", dag_id]
     if business_date:
@@ -168,6 +180,8 @@ def run_dag(
         command += ["--period", period]
     if logical_date:
         command += ["--logical-date", logical_date.isoformat()]
+    if note:
+        command += ["--note", note]
     log_file = Path(env["AIRFLOW_HOME"]) / "logs" / f"dag_test_{dag_id}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     err_file = log_file.with_suffix(".stderr.log")
@@ -197,7 +211,8 @@ def run_dag(
     raise CosellError(f"dag.test of {dag_id} did not finish (log {log_file}): {lines[-1] if lines else 'no output'}")
 
 
-def _run_dag(dag_id: str, business_date: str | None, period: str | None, logical_date: str | None) -> None:
+def _run_dag(dag_id: str, business_date: str | None, period: str | None, logical_date: str | None,
+             note: str | None = None) -> None:
     """Subprocess side of run_dag: AIRFLOW_HOME is already set, so Airflow may be imported now."""
     from airflow.dag_processing.dagbag import DagBag
 
@@ -214,9 +229,20 @@ def _run_dag(dag_id: str, business_date: str | None, period: str | None, logical
     if when is not None and when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     run = dag.test(logical_date=when, run_conf=conf or None)
+    if note:
+        _note_run(dag_id, run.run_id, note)
     tasks = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()}
     state = str(getattr(run.state, "value", run.state))
     print(RESULT_MARK + json.dumps({"run_id": run.run_id, "state": state, "tasks": tasks, "conf": conf}), flush=True)
+
+
+def _note_run(dag_id: str, run_id: str, note: str) -> None:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)).note = note
 
 
 # --------------------------------------------------------------------------- demo
@@ -328,10 +354,10 @@ def airflow_demo(settings: Settings, sample: dict[str, Any] | None = None,
     prepare_airflow(env)
     progress(f"[2/4] Airflow ready in {env['AIRFLOW_HOME']} ({time.monotonic() - started:.0f}s)")
 
-    logical = dt.datetime.fromisoformat(business_date).replace(tzinfo=dt.UTC) + dt.timedelta(days=1, hours=2)
     progress(f"[3/4] {NIGHTLY_DAG} for business date {business_date}: land, gate, dbt build (a task per model), "
              f"gate, publish, reports (a few minutes) ...")
-    nightly = run_dag(env, NIGHTLY_DAG, business_date=business_date, logical_date=logical, progress=progress)
+    nightly = run_dag(env, NIGHTLY_DAG, business_date=business_date, progress=progress,
+                      note=DEMO_NOTE.format(what=f"the nightly run for business date {business_date}"))
     progress(f"[3/4] {nightly.describe()}")
     for line in nightly_figures(settings):
         progress(f"      {line}")
@@ -342,10 +368,11 @@ def airflow_demo(settings: Settings, sample: dict[str, Any] | None = None,
             f"see {settings.reports_dir / 'failures'} and {Path(env['AIRFLOW_HOME']) / 'logs'}"
         )
     progress(f"[4/4] {PAYOUTS_DAG}: the last complete month as a DRAFT ...")
-    payouts = run_dag(env, PAYOUTS_DAG, progress=progress)
+    period = last_complete_period(dt.date.fromisoformat(business_date))
+    payouts = run_dag(env, PAYOUTS_DAG, progress=progress,
+                      note=DEMO_NOTE.format(what=f"the DRAFT payouts of {period}, the last month the sample completes"))
     if payouts.state != "success":
         raise CosellError(f"{PAYOUTS_DAG} ended {payouts.state}; see {settings.reports_dir / 'failures'}")
-    period = last_complete_period(dt.date.fromisoformat(business_date))
     progress(f"[4/4] {payouts.describe()}")
     progress(f"      {payout_figures(payouts_dir(settings) / period)}")
     lines = [generated, nightly.describe(), payouts.describe()]
@@ -370,8 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     one.add_argument("--business-date")
     one.add_argument("--period")
     one.add_argument("--logical-date")
+    one.add_argument("--note")
     args = parser.parse_args(argv)
-    _run_dag(args.dag_id, args.business_date, args.period, args.logical_date)
+    _run_dag(args.dag_id, args.business_date, args.period, args.logical_date, args.note)
     return 0
 
 
