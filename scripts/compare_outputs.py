@@ -28,11 +28,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-# Columns whose values are instants or ids of the run itself, not of the data.
+# Columns whose values are instants of the run, paths under its temporary home or file modification times.
 VOLATILE = {
-    "landed_at", "loaded_at", "started_at", "finished_at", "recorded_at", "published_at", "approved_at",
-    "created_at", "computed_at", "run_id", "written_at", "generated_at", "path", "file_path", "source_path",
-    "quarantine_path", "seconds",
+    "landed_at", "loaded_at", "started_at", "raw_gate_at", "built_at", "marts_gate_at", "published_at",
+    "approved_at", "inbox", "file_path", "quarantine_path", "mtime_ns",
 }
 # Files whose bytes carry the run's instant or temporary paths (dbt docs, gate Data Docs, run logs).
 VOLATILE_FILES = ("reports/dbt_docs", "reports/gates", "reports/failures", "reports/data_docs")
