@@ -2,8 +2,8 @@
 
 A test describes partners, deals, requests and responses in the shape the payout stage reads them; this module
 turns them into the extract files that give those marts (partner versions, deal versions, supported requests),
-lands them with the real landing and runs the real `dbt build` of the marts the payout stage reads (and the
-models and tests upstream of them). Each distinct set of files is built once per test session and copied to the
+lands them with the real landing and runs the real dbt models of the marts the payout stage reads (and every
+model upstream of them; their data tests run in the dbt and gate tests, not once per scenario). Each distinct set of files is built once per test session and copied to the
 test's warehouse path.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from cosell.build import NIGHTLY_DBT_FLAGS, _run_dbt
+from cosell.build import _run_dbt
 from cosell.config import Settings
 from cosell.landing import land
 from cosell.payouts.engine import MARTS
@@ -159,13 +159,13 @@ def extract_files(partners: list[dict], deals: list[dict], requests: list[dict],
 # ---------------------------------------------------------------- landing and dbt, once per distinct input
 
 
-def _built(files: dict[str, str], as_of: dt.date, dbt_tests_may_fail: bool) -> Path:
+def _built(files: dict[str, str], as_of: dt.date) -> Path:
     """The warehouse these extract files give, built once per session (then kept under its content hash).
 
     Every build lands and runs dbt at the same warehouse path under the same home, so dbt's profile does not
     change between builds and its partial parsing skips the full parse of the project (most of a small build).
     """
-    key = hashlib.sha256(repr((sorted(files.items()), as_of, dbt_tests_may_fail)).encode()).hexdigest()[:16]
+    key = hashlib.sha256(repr((sorted(files.items()), as_of)).encode()).hexdigest()[:16]
     kept = _CACHE / f"{key}.duckdb"
     if kept.exists():
         return kept
@@ -179,23 +179,19 @@ def _built(files: dict[str, str], as_of: dt.date, dbt_tests_may_fail: bool) -> P
     summary = land(workdir / "inbox", settings)
     if summary.rows_rejected or summary.files["QUARANTINED"]:
         raise AssertionError(f"the test's extracts did not all land: {summary.describe()}")
-    process, *_ = _run_dbt(settings, "build", "--select", *(f"+{mart}" for mart in MARTS),
-                           "--indirect-selection", "cautious", *NIGHTLY_DBT_FLAGS)
-    if process.returncode != 0 and not dbt_tests_may_fail:
-        raise AssertionError(f"dbt build of the test's marts failed: {process.stdout[-3000:]}")
+    process, *_ = _run_dbt(settings, "run", "--select", *(f"+{mart}" for mart in MARTS))
+    if process.returncode != 0:
+        raise AssertionError(f"dbt run of the test's marts failed: {process.stdout[-3000:]}")
     os.replace(settings.warehouse, kept)
     return kept
 
 
 def build_warehouse(settings: Settings, partners: list[dict], deals: list[dict] = (), requests: list[dict] = (),
                     responses: list[dict] = (), versions: list[dict] | None = None,
-                    as_of: dt.date = dt.date(2026, 4, 5), dbt_tests_may_fail: bool = False) -> None:
-    """The marts these rows give, built by landing + dbt, at settings.warehouse; a payouts schema there is kept.
-
-    dbt_tests_may_fail: the rows break a dbt data test on purpose (the marts are built all the same).
-    """
+                    as_of: dt.date = dt.date(2026, 4, 5)) -> None:
+    """The marts these rows give, built by landing + dbt, at settings.warehouse; a payouts schema there is kept."""
     files = extract_files(list(partners), list(deals), list(requests), list(responses), versions, as_of)
-    built = _built(files, as_of, dbt_tests_may_fail)
+    built = _built(files, as_of)
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
     if not settings.warehouse.exists():
         shutil.copyfile(built, settings.warehouse)

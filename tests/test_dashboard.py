@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from cosell import dashboard
 from cosell.config import Settings
-from test_report import build_published
+from bi_fixture import build_published
 
 APP = Path(dashboard.__file__)
 

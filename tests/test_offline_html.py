@@ -14,7 +14,6 @@ from cosell.report import write_report
 from offline_browser import visit
 from payout_marts import T, build_warehouse as build_payout_marts, deal, make_settings, partner
 from test_gates import _settings as gate_settings, build_warehouse as build_gate_warehouse
-from test_report import build_published
 
 
 def test_the_request_counter_sees_what_a_page_asks_of_the_network(tmp_path):
@@ -56,9 +55,8 @@ def test_dbt_docs_work_offline_and_say_what_the_project_is(tmp_path):
 
 
 @pytest.mark.slow
-def test_program_report_works_offline(settings: Settings, tmp_path):
-    build_published(settings.published)
-    seen = visit(write_report(settings).path, tmp_path / "chromium")
+def test_program_report_works_offline(settings: Settings, nightly_warehouse: Settings, tmp_path):
+    seen = visit(write_report(settings, nightly_warehouse.published).path, tmp_path / "chromium")
     assert seen.external == []
     assert "main-svg" in seen.dom
 

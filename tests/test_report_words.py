@@ -6,7 +6,7 @@ import duckdb
 
 from cosell.config import Settings
 from cosell.report import coverage_chart, payout_chart, repeat_chart, roe_chart, uplift_chart, words, write_report
-from test_report import MARTS_SQL, build_published
+from bi_fixture import MARTS_SQL, build_published
 
 MID_JUNE = MARTS_SQL.replace("DATE '2025-06-30'", "DATE '2025-06-15'")
 
