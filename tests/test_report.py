@@ -193,7 +193,7 @@ def test_every_chart_is_drawn_in_headless_chromium(settings: Settings, published
     print(f"chromium dump-dom in {time.monotonic() - started:.1f}s")
     counts = rendered_charts(dom)
     expected = expected_traces(published)
-    assert all(n >= 2 for n in expected.values()), expected  # the session's data gives every chart several series
+    assert all(n >= 1 for n in expected.values()), expected  # the session's data gives every chart a series
     for chart_id in CHART_IDS:
         c = counts[chart_id]
         assert c["main_svg"] >= 1, f"{chart_id}: no plotly SVG drawn ({c})"
