@@ -4,7 +4,7 @@ Usage:
   PYTHONPATH=CHECKOUT/src .venv/bin/python scripts/compare_outputs.py snapshot OUT
   .venv/bin/python scripts/compare_outputs.py compare BEFORE AFTER
 
-snapshot generates the demo's embedded default inbox (cosell.airflow_demo.SAMPLE), runs the nightly run
+snapshot generates the demo's embedded default inbox (cosell.orchestration.airflow_demo.SAMPLE), runs the nightly run
 (`cosell run`: land, gates, dbt build, publish, report, docs) on it in a fresh COSELL_HOME, computes every
 payout period the sample covers (`cosell payouts run`), then writes under OUT:
   warehouse/<schema>.<table>.csv   every table of the built warehouse, all columns, rows sorted by all columns
@@ -72,11 +72,11 @@ def snapshot(out: Path) -> None:
 
     import duckdb
 
-    from cosell.airflow_demo import SAMPLE
+    from cosell.orchestration.airflow_demo import SAMPLE
     from cosell.config import Settings
     from cosell.errors import CosellError
-    from cosell.generate import generate
-    from cosell.nightly import run_nightly
+    from cosell.synthetic.generate import generate
+    from cosell.orchestration.nightly import run_nightly
     from cosell.payouts.lifecycle import run_period
 
     home = Path(tempfile.mkdtemp(prefix="cosell_compare_"))

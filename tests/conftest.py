@@ -36,10 +36,10 @@ def nightly_warehouse(tmp_path_factory) -> Settings:
     """The session's warehouse: generated extracts through the real nightly run (land, gates, dbt build, publish,
     report), one payout period approved, then published again with the payout tables. Tests only read it (the
     published copy read-only); a test that changes data copies it or builds its own."""
-    from cosell.generate import generate
-    from cosell.nightly import run_nightly
+    from cosell.orchestration.nightly import run_nightly
     from cosell.payouts.lifecycle import approve_period, run_period
-    from cosell.publish import publish
+    from cosell.publish.copy import publish
+    from cosell.synthetic.generate import generate
 
     root = tmp_path_factory.mktemp("nightly")
     generate(root / "inbox", **NIGHTLY_SAMPLE)

@@ -19,12 +19,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
-
-from cosell.build import _run_dbt
-from cosell.config import Settings
-from cosell.landing import land
-from cosell.payouts.engine import MARTS
 from extracts import contract_columns, csv_text, write
+
+from cosell.build.dbt import _run_dbt
+from cosell.config import Settings
+from cosell.landing.load import land
+from cosell.payouts.engine import MARTS
 
 D = Decimal
 T = dt.datetime

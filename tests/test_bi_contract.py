@@ -7,9 +7,9 @@ import duckdb
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from cosell import bi_contract
 from cosell.config import Settings
-from cosell.publish import parquet_path
+from cosell.publish import bi_contract
+from cosell.publish.copy import parquet_path
 
 IDENTIFIER_SQL = """
     SELECT deal_id AS v FROM raw.deals UNION SELECT customer_id FROM raw.deals UNION SELECT customer_name FROM raw.deals
@@ -55,7 +55,7 @@ def test_every_published_table_and_column_has_a_comment_and_parquet_types_match(
 def test_the_contract_document_describes_the_published_copy(published):
     expected = bi_contract.render(published.published)
     assert bi_contract.generated_part() == expected, (
-        "docs/bi_contract.md is out of date: run `python -m cosell.bi_contract <published.duckdb>` on a fresh publish")
+        "docs/bi_contract.md is out of date: run `python -m cosell.publish.bi_contract <published.duckdb>` on a fresh publish")
     for table in ("marts.fct_cosell_deals", "marts.mart_cosell_coverage", "payouts.lines"):
         assert f"### `{table}`" in expected
 

@@ -10,11 +10,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from bi_fixture import build_published
 from streamlit.testing.v1 import AppTest
 
-from cosell import dashboard
 from cosell.config import Settings
-from bi_fixture import build_published
+from cosell.publish import dashboard
 
 APP = Path(dashboard.__file__)
 

@@ -8,8 +8,8 @@ offending rows. Warn-severity failures are reported but do not fail the gate.
 
 from __future__ import annotations
 
-import datetime as dt
 import atexit
+import datetime as dt
 import json
 import shutil
 import tempfile
@@ -19,12 +19,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cosell.build import build
+from cosell.build.dbt import build
 from cosell.config import Settings
 from cosell.contract import FEEDS
 from cosell.errors import CosellError
-from cosell.gates import GateFailed, check, load_suites
-from cosell.raw_schema import create_raw_schema
+from cosell.gates.runner import GateFailed, check, load_suites
+from cosell.landing.raw_schema import create_raw_schema
 
 T = dt.datetime
 D = dt.date
@@ -513,7 +513,7 @@ def test_missing_mart_column_fails_its_expectation(gate_settings):
 
 
 def test_large_batch_is_validated_chunk_by_chunk(gate_settings, monkeypatch):
-    import cosell.gates as gates
+    import cosell.gates.runner as gates
 
     monkeypatch.setattr(gates, "CHUNK_ROWS", 2048)
     build_warehouse(

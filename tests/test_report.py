@@ -20,7 +20,13 @@ import duckdb
 import pytest
 
 from cosell.config import Settings
-from cosell.report import CHARTS, NO_PAYOUTS, REPORT_NAME, deployment_chart, write_report
+from cosell.publish.report import (
+    CHARTS,
+    NO_PAYOUTS,
+    REPORT_NAME,
+    deployment_chart,
+    write_report,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHART_IDS = [div_id for div_id, _, _ in CHARTS]
