@@ -1,21 +1,16 @@
-"""The BI contract on a real nightly run: comments and types of every published table, the contract document,
+"""The BI contract on the session's real nightly run (conftest.nightly_warehouse): comments and types of every published table, the contract document,
 and the aggregated copy opened as a BI client would (SQLAlchemy, duckdb-engine) with every column scanned."""
 
 from __future__ import annotations
-
-import datetime as dt
 
 import duckdb
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from cosell.config import Settings
-from cosell.payouts.lifecycle import approve_period, run_period
 from cosell.publish import bi_contract
-from cosell.publish.copy import parquet_path, publish
-from cosell.synthetic.generate import generate
+from cosell.publish.copy import parquet_path
 
-SAMPLE = {"seed": 3, "start": dt.date(2026, 1, 1), "days": 40, "partners": 15, "deals": 150}
 IDENTIFIER_SQL = """
     SELECT deal_id AS v FROM raw.deals UNION SELECT customer_id FROM raw.deals UNION SELECT customer_name FROM raw.deals
     UNION SELECT request_id FROM raw.engagements UNION SELECT activity_id FROM raw.activities
@@ -23,18 +18,9 @@ IDENTIFIER_SQL = """
 """
 
 
-@pytest.fixture(scope="module")
-def published(tmp_path_factory) -> Settings:
-    from cosell.orchestration.nightly import run_nightly
-
-    root = tmp_path_factory.mktemp("contract")
-    generate(root / "inbox", **SAMPLE)
-    settings = Settings.from_env({"COSELL_HOME": str(root / "home"), "COSELL_DUCKDB_THREADS": "2"})
-    run_nightly(root / "inbox", settings)
-    run_period("2026-01", root / "payouts", settings)
-    approve_period("2026-01", root / "payouts", settings, approved_by="finance")
-    publish(settings)  # again, now with the payout tables
-    return settings
+@pytest.fixture
+def published(nightly_warehouse) -> Settings:
+    return nightly_warehouse
 
 
 def identifiers(settings: Settings) -> set[str]:

@@ -10,8 +10,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from bi_fixture import build_published
 from streamlit.testing.v1 import AppTest
-from test_report import build_published
 
 from cosell.config import Settings
 from cosell.publish import dashboard

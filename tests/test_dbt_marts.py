@@ -438,6 +438,9 @@ def test_cohort_groups(built):
     assert {d for d, g in groups.items() if g == "CONTROL"} == {"C1", "C2", "C3", "C4", "D6"}
     assert {d for d, g in groups.items() if g == "EXCLUDED"} == {"X1"}
     assert groups["D1"] is None and groups["D5"] is None  # open deals
+    # the flag cohort_group, the RoE mart and payouts read: TREATED exactly when supported before close
+    flagged = {d for (d,) in query(settings, "select deal_id from marts.fct_cosell_deals where is_supported_before_close")}
+    assert flagged == {"T1", "T2", "T3", "T4"}
 
 
 def test_coverage_cell_and_totals(built):

@@ -10,7 +10,6 @@ from payout_marts import T, deal, make_settings, partner
 from payout_marts import build_warehouse as build_payout_marts
 from test_gates import _settings as gate_settings
 from test_gates import build_warehouse as build_gate_warehouse
-from test_report import build_published
 
 from cosell.build.dbt import docs
 from cosell.config import Settings
@@ -58,9 +57,8 @@ def test_dbt_docs_work_offline_and_say_what_the_project_is(tmp_path):
 
 
 @pytest.mark.slow
-def test_program_report_works_offline(settings: Settings, tmp_path):
-    build_published(settings.published)
-    seen = visit(write_report(settings).path, tmp_path / "chromium")
+def test_program_report_works_offline(settings: Settings, nightly_warehouse: Settings, tmp_path):
+    seen = visit(write_report(settings, nightly_warehouse.published).path, tmp_path / "chromium")
     assert seen.external == []
     assert "main-svg" in seen.dom
 

@@ -86,3 +86,17 @@ def test_dbt_tests_enforce_the_marts_rules_the_gate_dropped():
     # ... and the gate does not check them twice
     gate = {e.name for s in load_suites("marts", {"max_reject_rate": 0.01}) for e in s.expectations}
     assert not gate & set(DROPPED_MARTS_RULES)
+
+
+def test_supported_before_close_and_the_tier_interval_are_decided_in_dbt_only():
+    """The marts are the interface: the rule's comparison is written in one model; Python and other models read it."""
+    import re
+
+    from cosell.config import DBT_PROJECT_DIR, PROJECT_ROOT
+
+    compares_close = re.compile(r"(first_support_at|confirmed_at)\s*<\s*\w*closed_at")
+    models = {p.name for p in (DBT_PROJECT_DIR / "models").rglob("*.sql") if compares_close.search(p.read_text())}
+    assert models == {"int_requests_classified.sql"}
+    python = [p.name for p in (PROJECT_ROOT / "src" / "cosell").rglob("*.py")
+              if compares_close.search(p.read_text()) or re.search(r"updated_at\s*<", p.read_text())]
+    assert python == []

@@ -45,7 +45,7 @@ MARCH = parse_period("2026-03")
 
 def won(deal_id, partner_id, amount, closed_at=T(2026, 3, 15), **extra) -> Deal:
     values = dict(deal_id=deal_id, partner_id=partner_id, sourced_by="PARTNER", is_new_logo=False, is_won=True,
-                  amount_usd=D(amount), closed_at=closed_at, is_cosell_supported=True,
+                  amount_usd=D(amount), closed_at=closed_at, is_supported_before_close=True,
                   first_support_at=T(2026, 1, 10), technical_validation_at=None)
     values.update(extra)
     return Deal(**values)
@@ -93,14 +93,16 @@ def test_parse_period_rejects_malformed(text):
 
 
 def test_tier_in_force_uses_latest_version_before_next_month():
-    versions = [PartnerVersion("P", "GOLD", T(2025, 1, 1)), PartnerVersion("P", "PLATINUM", T(2026, 3, 31, 23, 59, 59))]
+    # intervals as dim_partner_versions gives them: the earliest version open to the past, the current to the future
+    versions = [PartnerVersion("P", "GOLD", None, T(2026, 3, 31, 23, 59, 59)),
+                PartnerVersion("P", "PLATINUM", T(2026, 3, 31, 23, 59, 59), None)]
     assert tier_in_force(versions, MARCH.end) == "PLATINUM"
-    versions = [PartnerVersion("P", "GOLD", T(2025, 1, 1)), PartnerVersion("P", "PLATINUM", T(2026, 4, 1))]
+    versions = [PartnerVersion("P", "GOLD", None, T(2026, 4, 1)), PartnerVersion("P", "PLATINUM", T(2026, 4, 1), None)]
     assert tier_in_force(versions, MARCH.end) == "GOLD"
 
 
 def test_tier_in_force_falls_back_to_earliest_version():
-    versions = [PartnerVersion("P", "SILVER", T(2026, 5, 1)), PartnerVersion("P", "GOLD", T(2026, 6, 1))]
+    versions = [PartnerVersion("P", "SILVER", None, T(2026, 6, 1)), PartnerVersion("P", "GOLD", T(2026, 6, 1), None)]
     assert tier_in_force(versions, MARCH.end) == "SILVER"
     assert tier_in_force([], MARCH.end) is None
 
@@ -127,9 +129,10 @@ def test_accelerator_needs_support_before_close_and_partner_type():
     ps = partners(("A", "VAR", "GOLD"), ("I", "ISV", "GOLD"))
     tiers = {"A": "GOLD", "I": "GOLD"}
     deals = (
-        won("same-instant", "A", "100.00", first_support_at=T(2026, 3, 15)),  # not strictly before close
-        won("after", "A", "100.00", first_support_at=T(2026, 3, 16)),
-        won("unsupported", "A", "100.00", is_cosell_supported=False, first_support_at=None),
+        # fct_cosell_deals decides support before close (dbt): supported at the close instant or later is not
+        won("same-instant", "A", "100.00", first_support_at=T(2026, 3, 15), is_supported_before_close=False),
+        won("after", "A", "100.00", first_support_at=T(2026, 3, 16), is_supported_before_close=False),
+        won("unsupported", "A", "100.00", is_supported_before_close=False, first_support_at=None),
         won("lost", "A", "100.00", is_won=False),
         won("isv", "I", "100.00"),
         won("next-month", "A", "100.00", closed_at=T(2026, 4, 1)),
@@ -198,7 +201,7 @@ def test_new_logo_bonus_fixed_amount():
     ps = partners(("I", "ISV", "GOLD"), ("V", "VAR", "GOLD"))
     tiers = {"I": "GOLD", "V": "GOLD"}
     deals = (
-        won("yes", "I", "10.00", is_new_logo=True, is_cosell_supported=False, first_support_at=None),
+        won("yes", "I", "10.00", is_new_logo=True, is_supported_before_close=False, first_support_at=None),
         won("not-new", "I", "10.00"),
         won("vendor", "I", "10.00", is_new_logo=True, sourced_by="VENDOR"),
         won("var", "V", "10.00", is_new_logo=True),
@@ -227,7 +230,7 @@ def test_mdf_window_and_no_survey_responses():
             SupportedRequest("c", "G", T(2026, 1, 1)), SupportedRequest("before", "G", T(2025, 9, 30, 23, 59, 59)),
             SupportedRequest("after", "G", T(2026, 4, 1))]
     deals = [won("D1", "G", "3000000.00"), won("old", "G", "1.00", closed_at=T(2025, 9, 30)),
-             won("late-support", "G", "1.00", first_support_at=T(2026, 3, 20))]
+             won("late-support", "G", "1.00", first_support_at=T(2026, 3, 20), is_supported_before_close=False)]
     row = _mdf([("G", "GOLD")], reqs, deals=deals)["G"]
     assert (row.window_start, row.window_end) == (dt.date(2025, 10, 1), dt.date(2026, 3, 31))
     assert row.supported_requests == 3 and row.cosell_csat_avg is None

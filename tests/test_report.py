@@ -1,4 +1,8 @@
-"""The program report: a self-contained page whose every chart headless Chromium actually draws."""
+"""The program report: a self-contained page whose every chart headless Chromium actually draws.
+
+It reads the session's published copy (conftest.nightly_warehouse: generated extracts through the real nightly
+run and a payout period); a test that needs a mart missing works on a copy of that file.
+"""
 
 from __future__ import annotations
 
@@ -16,139 +20,16 @@ import duckdb
 import pytest
 
 from cosell.config import Settings
-from cosell.publish.report import CHARTS, NO_PAYOUTS, REPORT_NAME, write_report
+from cosell.publish.report import (
+    CHARTS,
+    NO_PAYOUTS,
+    REPORT_NAME,
+    deployment_chart,
+    write_report,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHART_IDS = [div_id for div_id, _, _ in CHARTS]
-AS_OF = dt.date(2025, 6, 30)
-
-NEW_MARTS_SQL = """
-CREATE TABLE marts.mart_request_volume (
-    requested_month DATE, partner_type VARCHAR, partner_tier VARCHAR, complexity_band VARCHAR,
-    resource_type VARCHAR, requests BIGINT, supported_requests BIGINT, requesting_partners BIGINT);
-INSERT INTO marts.mart_request_volume VALUES
-    ('2025-04-01', 'VAR', 'GOLD', 'HIGH', 'SOLUTION_ARCHITECT', 3, 2, 1),
-    ('2025-04-01', 'SI', 'GOLD', 'LOW', 'SOLUTION_ARCHITECT', 1, 1, 1),
-    ('2025-05-01', 'ISV', 'SILVER', 'MEDIUM', 'EXECUTIVE_SPONSOR', 2, 1, 1);
-
-CREATE TABLE marts.mart_new_logo_by_participation (
-    quarter DATE, partner_type VARCHAR, participation_level VARCHAR, partners BIGINT, deals_registered BIGINT,
-    supported_deals BIGINT, avg_participation_rate DOUBLE, new_logo_deals_won BIGINT, new_logo_wins_per_partner DOUBLE);
-INSERT INTO marts.mart_new_logo_by_participation VALUES
-    ('2025-04-01', 'VAR', 'ABOVE_AVERAGE', 2, 10, 8, 0.8, 3, 1.5),
-    ('2025-04-01', 'SI', 'BELOW_AVERAGE', 3, 9, 1, 0.1, 1, 0.3333333333),
-    ('2025-01-01', 'VAR', 'BELOW_AVERAGE', 1, 2, 0, 0.0, 0, 0.0);
-
-CREATE TABLE marts.mart_registration_trend (
-    registered_month DATE, partner_type VARCHAR, partner_tier VARCHAR, is_cosell_participant BOOLEAN,
-    partners BIGINT, deals_registered BIGINT, eligible_deals_registered BIGINT, registered_pipeline_usd DECIMAL(18,2));
-INSERT INTO marts.mart_registration_trend VALUES
-    ('2025-04-01', 'VAR', 'GOLD', true, 2, 7, 4, 700000.00),
-    ('2025-04-01', 'SI', 'GOLD', false, 3, 5, 1, 200000.00),
-    ('2025-05-01', 'VAR', 'GOLD', true, 2, 9, 5, 900000.00);
-"""
-
-MARTS_SQL = """
-CREATE SCHEMA marts;
-CREATE TABLE marts.warehouse_as_of AS SELECT DATE '2025-06-30' AS as_of_date;
-
-CREATE TABLE marts.mart_cosell_coverage (
-    registered_month DATE, partner_type VARCHAR, partner_tier VARCHAR, customer_segment VARCHAR,
-    complexity_band VARCHAR, deals BIGINT, eligible_deals BIGINT, supported_eligible_deals BIGINT,
-    supported_ineligible_deals BIGINT, eligible_pipeline_usd DECIMAL(18,2),
-    supported_eligible_pipeline_usd DECIMAL(18,2), coverage_rate DOUBLE);
-INSERT INTO marts.mart_cosell_coverage VALUES
-    ('2025-04-01', 'VAR', 'GOLD', 'ENTERPRISE', 'HIGH', 10, 8, 4, 1, 800000, 400000, 0.5),
-    ('2025-04-01', 'SI', 'GOLD', 'MID_MARKET', 'LOW', 5, 2, 2, 0, 150000, 150000, 1.0),
-    ('2025-04-01', 'ISV', 'SILVER', 'ENTERPRISE', 'HIGH', 6, 4, 1, 0, 300000, 60000, 0.25),
-    ('2025-05-01', 'VAR', 'GOLD', 'ENTERPRISE', 'HIGH', 12, 10, 7, 0, 900000, 700000, 0.7),
-    ('2025-05-01', 'ISV', 'SILVER', 'ENTERPRISE', 'HIGH', 7, 5, 2, 1, 350000, 90000, 0.4),
-    ('2025-05-01', 'MSP', 'PLATINUM', 'ENTERPRISE', 'HIGH', 3, 0, 0, 1, 0, 0, NULL),
-    ('2025-06-01', 'MSP', 'PLATINUM', 'ENTERPRISE', 'HIGH', 4, 4, 3, 0, 500000, 380000, 0.75),
-    ('2025-06-01', 'VAR', 'GOLD', 'SMB', 'LOW', 9, 6, 3, 0, 420000, 200000, 0.5);
-
-CREATE TABLE marts.mart_cosell_uplift (
-    slice_type VARCHAR, slice_value VARCHAR, treated_deals BIGINT, control_deals BIGINT,
-    matched_treated_deals BIGINT, matched_control_deals BIGINT, matched_strata BIGINT,
-    treated_win_rate DOUBLE, control_win_rate DOUBLE, win_rate_uplift DOUBLE,
-    uplift_ci_low DOUBLE, uplift_ci_high DOUBLE, naive_win_rate_uplift DOUBLE,
-    cycle_days_uplift DOUBLE, incremental_revenue_usd DECIMAL(18,2), opportunity_revenue_usd DECIMAL(18,2));
-INSERT INTO marts.mart_cosell_uplift VALUES
-    ('OVERALL', 'ALL', 40, 120, 31, 90, 12, 0.55, 0.38, 0.17, 0.05, 0.29, 0.21, -8.5, 1250000.00, 2100000.00),
-    ('RESOURCE_TYPE', 'SOLUTION_ARCHITECT', 25, 120, 20, 80, 9, 0.6, 0.4, 0.2, 0.04, 0.36, 0.25, -10, 900000.00, 1500000.00),
-    ('RESOURCE_TYPE', 'EXECUTIVE_SPONSOR', 6, 120, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0.3, NULL, NULL, NULL),
-    ('PARTNER_TIER', 'GOLD', 22, 60, 15, 40, 7, 0.5, 0.41, 0.09, -0.08, 0.26, 0.14, -4, 300000.00, 500000.00),
-    ('PARTNER_TIER', 'SILVER', 18, 60, 12, 35, 5, 0.52, 0.36, 0.16, -0.02, 0.34, 0.19, -6, 200000.00, 380000.00);
-
-CREATE TABLE marts.fct_cosell_engagements (
-    request_id VARCHAR, deal_id VARCHAR, partner_id VARCHAR, resource_type VARCHAR, status VARCHAR,
-    requested_at TIMESTAMP, requested_month DATE, stage_at_request VARCHAR, confirmed_at TIMESTAMP,
-    completed_at TIMESTAMP, is_supported BOOLEAN, hours_to_confirm DOUBLE);
-INSERT INTO marts.fct_cosell_engagements VALUES
-    ('R1', 'D1', 'P1', 'SOLUTION_ARCHITECT', 'COMPLETED', '2025-04-02 09:00', '2025-04-01', 'DISCOVERY', '2025-04-03 09:00', NULL, true, 24),
-    ('R2', 'D2', 'P2', 'SOLUTION_ARCHITECT', 'CONFIRMED', '2025-04-10 09:00', '2025-04-01', 'DISCOVERY', '2025-04-12 09:00', NULL, true, 48),
-    ('R3', 'D3', 'P1', 'SOLUTION_ARCHITECT', 'CONFIRMED', '2025-05-05 09:00', '2025-05-01', 'PROPOSAL', '2025-05-05 21:00', NULL, true, 12),
-    ('R4', 'D4', 'P3', 'EXECUTIVE_SPONSOR', 'CONFIRMED', '2025-04-20 09:00', '2025-04-01', 'PROPOSAL', '2025-04-23 09:00', NULL, true, 72),
-    ('R5', 'D5', 'P3', 'EXECUTIVE_SPONSOR', 'CONFIRMED', '2025-05-20 09:00', '2025-05-01', 'PROPOSAL', '2025-05-21 15:00', NULL, true, 30),
-    ('R6', 'D6', 'P2', 'EXECUTIVE_SPONSOR', 'DECLINED', '2025-05-22 09:00', '2025-05-01', 'PROPOSAL', NULL, NULL, false, NULL);
-
-CREATE TABLE marts.mart_resource_deployment (
-    requested_month DATE, resource_type VARCHAR, partner_type VARCHAR, requests BIGINT, supported BIGINT,
-    declined BIGINT, cancelled BIGINT, pending BIGINT, acceptance_rate DOUBLE,
-    median_hours_to_confirm DOUBLE, p90_hours_to_confirm DOUBLE);
-INSERT INTO marts.mart_resource_deployment VALUES
-    ('2025-04-01', 'SOLUTION_ARCHITECT', 'VAR', 1, 1, 0, 0, 0, 1.0, 24, 24),
-    ('2025-04-01', 'SOLUTION_ARCHITECT', 'SI', 1, 1, 0, 0, 0, 1.0, 48, 48),
-    ('2025-05-01', 'SOLUTION_ARCHITECT', 'VAR', 1, 1, 0, 0, 0, 1.0, 12, 12),
-    ('2025-04-01', 'EXECUTIVE_SPONSOR', 'ISV', 1, 1, 0, 0, 0, 1.0, 72, 72),
-    ('2025-05-01', 'EXECUTIVE_SPONSOR', 'ISV', 1, 1, 0, 0, 0, 1.0, 30, 30),
-    ('2025-05-01', 'EXECUTIVE_SPONSOR', 'SI', 1, 0, 1, 0, 0, 0.0, NULL, NULL);
-
-CREATE TABLE marts.mart_repeat_request_rate (
-    first_support_month DATE, partner_type VARCHAR, supported_partners BIGINT, repeat_partners BIGINT,
-    repeat_rate DOUBLE);
-INSERT INTO marts.mart_repeat_request_rate VALUES
-    ('2024-10-01', 'VAR', 4, 3, 0.75), ('2024-10-01', 'ISV', 2, 1, 0.5),
-    ('2024-11-01', 'VAR', 5, 2, 0.4), ('2024-12-01', 'SI', 3, 3, 1.0);
-
-CREATE TABLE marts.mart_roe_violations (
-    violation_type VARCHAR, activity_id VARCHAR, deal_id VARCHAR, partner_id VARCHAR, occurred_at TIMESTAMP);
-INSERT INTO marts.mart_roe_violations VALUES
-    ('UNBRIEFED_CUSTOMER_CONTACT', 'A1', 'D1', 'P1', '2025-04-03 10:00'),
-    ('OFF_PLAN_CONTACT', 'A1', 'D1', 'P1', '2025-04-03 10:00'),
-    ('TECHNICAL_ROLE_NEGOTIATION', 'A2', 'D2', 'P2', '2025-05-09 12:00'),
-    ('UNBRIEFED_CUSTOMER_CONTACT', 'A3', 'D3', 'P1', '2025-05-30 23:59'),
-    ('DIRECT_PIPELINE_AFTER_COSELL', NULL, 'D9', 'P1', '2025-06-02 08:00');
-""" + NEW_MARTS_SQL
-
-PAYOUTS_SQL = """
-CREATE SCHEMA payouts;
-CREATE TABLE payouts.lines (
-    period VARCHAR, status VARCHAR, adjustment_set INTEGER, line_id VARCHAR, partner_id VARCHAR,
-    partner_name VARCHAR, partner_type VARCHAR, partner_tier VARCHAR, rule_id VARCHAR, deal_id VARCHAR,
-    basis_usd DECIMAL(18,2), rate VARCHAR, amount_usd DECIMAL(18,2), plan_id VARCHAR);
-INSERT INTO payouts.lines VALUES
-    ('2025-05', 'APPROVED', NULL, 'L1', 'P1', 'One', 'VAR', 'PLATINUM', 'COSELL_ACCELERATOR', 'D1', 1200000.00, '0.015', 18000.00, 'v1'),
-    ('2025-05', 'APPROVED', NULL, 'L2', 'P1', 'One', 'VAR', 'PLATINUM', 'COSELL_ACCELERATOR', 'D2', 800000.00, '0.015', 12000.00, 'v1'),
-    ('2025-05', 'APPROVED', NULL, 'L3', 'P1', 'One', 'VAR', 'PLATINUM', 'CAP_ADJUSTMENT', NULL, 30000.00, NULL, -5000.00, 'v1'),
-    ('2025-05', 'APPROVED', NULL, 'L4', 'P3', 'Three', 'ISV', 'GOLD', 'PIPELINE_CONTRIBUTION', 'D4', 300000.00, '0.01', 3000.00, 'v1'),
-    ('2025-05', 'APPROVED', 1, 'L4', 'P3', 'Three', 'ISV', 'GOLD', 'PIPELINE_CONTRIBUTION', 'D4', 200000.00, '0.01', -1000.00, 'v1'),
-    ('2025-06', 'DRAFT', NULL, 'L5', 'P3', 'Three', 'ISV', 'GOLD', 'NEW_LOGO_BONUS', 'D5', 2500.00, '1', 2500.00, 'v1'),
-    ('2025-06', 'DRAFT', NULL, 'L6', 'P2', 'Two', 'SI', 'GOLD', 'COSELL_ACCELERATOR', 'D6', 400000.00, '0.015', 5000.00, 'v1');
-"""
-
-
-def build_published(path: Path, payouts: bool = True, sql: str = MARTS_SQL) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
-    try:
-        con.execute(sql)
-        if payouts:
-            con.execute(PAYOUTS_SQL)
-    finally:
-        con.close()
-    return path
-
 
 # ---------------------------------------------------------------- headless Chromium
 
@@ -237,18 +118,72 @@ def rendered_charts(dom: str) -> dict[str, dict]:
     return counter.counts
 
 
+# ---------------------------------------------------------------- the published copy
+
+
+@pytest.fixture
+def published(nightly_warehouse: Settings) -> Path:
+    return nightly_warehouse.published
+
+
+def copy_of(published: Path, target: Path, *statements: str) -> Path:
+    """A copy of the published file with these statements run on it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(published, target)
+    con = duckdb.connect(str(target))
+    try:
+        for statement in statements:
+            con.execute(statement)
+    finally:
+        con.close()
+    return target
+
+
+def query(path: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def as_of(path: Path) -> dt.date:
+    return query(path, "SELECT as_of_date FROM marts.warehouse_as_of")[0][0]
+
+
+def expected_traces(path: Path) -> dict[str, int]:
+    """Traces each chart must draw: one per series the published marts hold (and the charts' extra lines)."""
+    def count(sql: str) -> int:
+        return int(query(path, sql)[0][0])
+
+    return {
+        "chart-coverage": count("SELECT count(DISTINCT partner_tier) FROM (SELECT registered_month, partner_tier "
+                                "FROM marts.mart_cosell_coverage GROUP BY ALL HAVING sum(eligible_deals) > 0)") + 1,
+        "chart-uplift": 2,  # naive and matched bars
+        "chart-deployment": 2 * count("SELECT count(DISTINCT resource_type) FROM marts.mart_resource_deployment_monthly "
+                                      "WHERE supported > 0 AND median_hours_to_confirm IS NOT NULL"),  # median and p90
+        "chart-repeat": count("SELECT count(DISTINCT partner_type) FROM marts.mart_repeat_request_rate "
+                              "WHERE supported_partners > 0"),
+        "chart-roe": count("SELECT count(DISTINCT violation_type) FROM marts.mart_roe_violations"),
+        "chart-request-volume": count("SELECT count(DISTINCT complexity_band) FROM marts.mart_request_volume"),
+        "chart-new-logo": count("SELECT count(DISTINCT participation_level) FROM (SELECT quarter, participation_level "
+                                "FROM marts.mart_new_logo_by_participation GROUP BY ALL HAVING sum(partners) > 0)"),
+        "chart-registration": count("SELECT count(DISTINCT is_cosell_participant) FROM marts.mart_registration_trend"),
+        "chart-payouts": count("SELECT count(DISTINCT rule_id) FROM payouts.lines") + 1,  # and the net total
+    }
+
+
 # ---------------------------------------------------------------- tests
 
 
 @pytest.mark.slow
-def test_every_chart_is_drawn_in_headless_chromium(settings: Settings, tmp_path: Path) -> None:
-    build_published(settings.published)
+def test_every_chart_is_drawn_in_headless_chromium(settings: Settings, published: Path, tmp_path: Path) -> None:
     started = time.monotonic()
-    summary = write_report(settings)
+    summary = write_report(settings, published)
     elapsed = time.monotonic() - started
     page = settings.reports_dir / REPORT_NAME
     assert summary.path == page and page.exists()
-    assert summary.as_of_date == AS_OF
+    assert summary.as_of_date == as_of(published)
     assert str(page) in summary.describe()
     assert all(note is None for _, note in summary.charts), summary.charts
     print(f"report written in {elapsed:.2f}s ({page.stat().st_size} bytes)")
@@ -257,31 +192,26 @@ def test_every_chart_is_drawn_in_headless_chromium(settings: Settings, tmp_path:
     # Self-contained: plotly.js inlined exactly once, nothing fetched from the network.
     assert len(re.findall(r"<script[^>]*\bsrc=", text)) == 0
     assert text.count("plotly.js v") >= 1
-    assert "2025-06-30" in text
+    assert as_of(published).isoformat() in text
 
     started = time.monotonic()
     dom = run_chromium(page, tmp_path / "profile-dom", "--dump-dom").stdout
     print(f"chromium dump-dom in {time.monotonic() - started:.1f}s")
     counts = rendered_charts(dom)
-    expected_traces = {
-        "chart-coverage": 4,  # GOLD, PLATINUM, SILVER lines and the all-tiers line
-        "chart-uplift": 2,  # naive and matched bars
-        "chart-deployment": 4,  # two resource types x (median, p90)
-        "chart-repeat": 3,  # ISV, SI, VAR
-        "chart-roe": 4,  # the four violation types
-        "chart-request-volume": 3,  # LOW, MEDIUM, HIGH
-        "chart-new-logo": 2,  # above and below average participation
-        "chart-registration": 2,  # participants and not yet
-        "chart-payouts": 5,  # the four rules and the net total
-    }
+    expected = expected_traces(published)
+    assert all(n >= 1 for n in expected.values()), expected  # the session's data gives every chart a series
     for chart_id in CHART_IDS:
         c = counts[chart_id]
         assert c["main_svg"] >= 1, f"{chart_id}: no plotly SVG drawn ({c})"
-        assert c["traces"] == expected_traces[chart_id], f"{chart_id}: {c['traces']} traces drawn, expected {expected_traces[chart_id]}"
+        assert c["traces"] == expected[chart_id], f"{chart_id}: {c['traces']} traces drawn, expected {expected[chart_id]}"
         assert c["points"] >= 1, f"{chart_id}: no bar or marker drawn"
-    assert "no matched stratum" in counts["chart-uplift"]["text"]
-    assert any("matched 31 of 40 treated" in t for t in counts["chart-uplift"]["text"])
-    assert "27,000.00" in counts["chart-payouts"]["text"] and "7,500.00" in counts["chart-payouts"]["text"]
+    (matched, treated), = query(published, "SELECT matched_treated_deals, treated_deals FROM marts.mart_cosell_uplift "
+                                           "WHERE slice_type = 'OVERALL'")
+    assert any(f"matched {matched} of {treated} treated" in t for t in counts["chart-uplift"]["text"])
+    if query(published, "SELECT count(*) FROM marts.mart_cosell_uplift WHERE win_rate_uplift IS NULL")[0][0]:
+        assert "no matched stratum" in counts["chart-uplift"]["text"]
+    for (total,) in query(published, "SELECT sum(amount_usd) FROM payouts.lines GROUP BY period"):
+        assert f"{total:,.2f}" in counts["chart-payouts"]["text"]
 
     shot = tmp_path / "program_report.png"
     started = time.monotonic()
@@ -294,9 +224,10 @@ def test_every_chart_is_drawn_in_headless_chromium(settings: Settings, tmp_path:
 
 
 @pytest.mark.slow
-def test_payout_chart_says_no_period_yet_when_payouts_are_missing(settings: Settings, tmp_path: Path) -> None:
-    build_published(settings.published, payouts=False)
-    summary = write_report(settings)
+def test_payout_chart_says_no_period_yet_when_payouts_are_missing(settings: Settings, published: Path,
+                                                                  tmp_path: Path) -> None:
+    bare = copy_of(published, tmp_path / "no_payouts.duckdb", "DROP SCHEMA payouts CASCADE")
+    summary = write_report(settings, bare)
     assert dict(summary.charts)["chart-payouts"] == NO_PAYOUTS
     assert NO_PAYOUTS in summary.describe()
     counts = rendered_charts(run_chromium(summary.path, tmp_path / "profile", "--dump-dom").stdout)
@@ -309,10 +240,9 @@ def test_payout_chart_says_no_period_yet_when_payouts_are_missing(settings: Sett
             assert counts[chart_id]["traces"] >= 1, chart_id
 
 
-def test_same_data_gives_byte_identical_report(settings: Settings) -> None:
-    build_published(settings.published)
-    first = write_report(settings).path.read_bytes()
-    second = write_report(settings).path.read_bytes()
+def test_same_data_gives_byte_identical_report(settings: Settings, published: Path) -> None:
+    first = write_report(settings, published).path.read_bytes()
+    second = write_report(settings, published).path.read_bytes()
     assert first == second
     for chart_id in CHART_IDS:
         assert f'id="{chart_id}"' in first.decode()
@@ -321,50 +251,59 @@ def test_same_data_gives_byte_identical_report(settings: Settings) -> None:
     assert first.decode().count("window.PlotlyConfig") == 1
 
 
-def test_report_reads_the_published_file_read_only(settings: Settings) -> None:
-    build_published(settings.published)
-    before = settings.published.read_bytes()
+def test_report_reads_the_published_file_read_only(settings: Settings, published: Path) -> None:
+    before = published.read_bytes()
     # A BI tool in another process holds the published file open read-only meanwhile.
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, duckdb; c = duckdb.connect(sys.argv[1], read_only=True); "
          "c.execute('select count(*) from marts.mart_cosell_coverage').fetchall(); print('ready', flush=True); "
          "sys.stdin.read()",
-         str(settings.published)],
+         str(published)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "ready"
-        summary = write_report(settings)
+        summary = write_report(settings, published)
     finally:
         holder.communicate("", timeout=30)
-    assert summary.as_of_date == AS_OF
-    assert settings.published.read_bytes() == before
+    assert summary.as_of_date == as_of(published)
+    assert published.read_bytes() == before
 
 
-def test_report_of_another_warehouse_and_missing_marts(settings: Settings, tmp_path: Path) -> None:
-    other = build_published(
-        tmp_path / "bare.duckdb",
-        payouts=False,
-        sql="CREATE SCHEMA marts; CREATE TABLE marts.warehouse_as_of AS SELECT DATE '2025-01-31' AS as_of_date;",
-    )
+def test_report_of_another_warehouse_and_missing_marts(settings: Settings, published: Path, tmp_path: Path) -> None:
+    tables = [name for (name,) in query(published, "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'marts' "
+                                                   "AND table_name <> 'warehouse_as_of'")]
+    other = copy_of(published, tmp_path / "bare.duckdb", "DROP SCHEMA payouts CASCADE",
+                    *(f"DROP TABLE marts.{name}" for name in tables))
     summary = write_report(settings, other)
-    assert summary.source == other and summary.as_of_date == dt.date(2025, 1, 31)
+    assert summary.source == other and summary.as_of_date == as_of(published)
     notes = dict(summary.charts)
     assert notes["chart-coverage"] == "marts.mart_cosell_coverage is not in this warehouse yet"
     assert all(notes[c] for c in CHART_IDS)
-    assert "2025-01-31" in summary.path.read_text(encoding="utf-8")
+    assert as_of(published).isoformat() in summary.path.read_text(encoding="utf-8")
 
 
-def test_deployment_falls_back_to_the_mart_without_engagements(settings: Settings) -> None:
-    sql = MARTS_SQL.replace("CREATE TABLE marts.fct_cosell_engagements", "CREATE TABLE marts.unused_engagements").replace(
-        "INSERT INTO marts.fct_cosell_engagements", "INSERT INTO marts.unused_engagements"
-    )
-    build_published(settings.published, sql=sql)
-    summary = write_report(settings)
-    assert dict(summary.charts)["chart-deployment"] is None
-    text = summary.path.read_text(encoding="utf-8")
-    assert "weighted by supported requests" in text
+def test_deployment_reads_the_report_grain_mart(published: Path, tmp_path: Path) -> None:
+    con = duckdb.connect(str(published), read_only=True)
+    try:
+        figure, note = deployment_chart(con)
+        # the mart pools the partner types with the fact's own definition (continuous quantiles, supported requests)
+        pooled = con.execute(
+            "SELECT resource_type, strftime(requested_month, '%Y-%m'), round(quantile_cont(hours_to_confirm, 0.5), 4) "
+            "FROM marts.fct_cosell_engagements WHERE is_supported GROUP BY ALL ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+    assert note is None
+    drawn = sorted((trace.legendgroup, month, median) for trace in figure.data if trace.name.endswith(" median")
+                   for month, median in zip(trace.x, trace.y))
+    assert drawn == pooled and len(drawn) > 3
+    bare = copy_of(published, tmp_path / "bare.duckdb", "DROP TABLE marts.mart_resource_deployment_monthly")
+    con = duckdb.connect(str(bare), read_only=True)
+    try:
+        assert deployment_chart(con)[1] == "marts.mart_resource_deployment_monthly is not in this warehouse yet"
+    finally:
+        con.close()
 
 
 def test_ensure_chromium_script(tmp_path: Path) -> None:

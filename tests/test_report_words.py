@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import duckdb
-from test_report import MARTS_SQL, build_published
+from bi_fixture import MARTS_SQL, build_published
 
 from cosell.config import Settings
 from cosell.publish.report import (

@@ -16,7 +16,6 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from cosell.build.dbt import BuildSummary, build, spark_paths

@@ -42,6 +42,7 @@ changed as (
         or existing.first_support_at is distinct from support.first_support_at
         or existing.first_support_stage is distinct from support.first_support_stage
         or existing.resource_types is distinct from support.resource_types
+        or existing.is_supported_before_close is distinct from coalesce(support.is_supported_before_close, false)
 ),
 {% endif %}
 
@@ -120,6 +121,7 @@ joined as (
         coalesce(support.supported_requests, 0) as supported_requests,
         coalesce(support.requests_total, 0) > 0 as is_cosell_requested,
         coalesce(support.supported_requests, 0) > 0 as is_cosell_supported,
+        coalesce(support.is_supported_before_close, false) as is_supported_before_close,
         support.first_support_at,
         {{ month_of('support.first_support_at') }} as first_support_month,
         support.first_support_stage,
@@ -163,7 +165,7 @@ final as (
         ) as is_cosell_eligible,
         case
             when not is_closed then null
-            when is_cosell_supported and first_support_at < closed_at then 'TREATED'
+            when is_supported_before_close then 'TREATED'
             when requests_total = 0 then 'CONTROL'
             else 'EXCLUDED'
         end as cohort_group,

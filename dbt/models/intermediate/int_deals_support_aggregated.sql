@@ -8,8 +8,10 @@
 }}
 
 -- Co-sell support per deal (SPEC section 3): requests, supported requests, the first
--- support (earliest confirmed_at, ties: smaller request_id) and the sorted distinct
--- resource types of its supported requests.
+-- support (earliest confirmed_at, ties: smaller request_id), the sorted distinct
+-- resource types of its supported requests, and whether it was supported before close (one
+-- of its requests is: int_requests_classified holds the rule, which is first_support_at <
+-- closed_at at the deal's grain).
 -- Incremental: deals with a request recomputed since the last run, and deals whose request
 -- count no longer matches (a request moved to another deal). The post-hook removes deals
 -- left without requests.
@@ -58,7 +60,8 @@ counted as (
         nullif(
             {{ sorted_distinct_text('case when is_supported then resource_type end', '|') }},
             ''
-        ) as resource_types
+        ) as resource_types,
+        {{ dbt.bool_or('is_supported_before_close') }} as is_supported_before_close
     from requests
     group by deal_id
 ),

@@ -60,6 +60,7 @@ select
     is_cosell_eligible,
     is_cosell_requested,
     is_cosell_supported,
+    is_supported_before_close,
     requests_total,
     supported_requests,
     first_support_at,

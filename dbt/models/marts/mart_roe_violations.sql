@@ -45,8 +45,7 @@ cosell_wins as (
     select deal_id, partner_id, customer_id, closed_at
     from {{ ref('int_deals_enriched') }}
     where is_won
-        and is_cosell_supported
-        and first_support_at < closed_at
+        and is_supported_before_close
 ),
 
 direct_candidates as (

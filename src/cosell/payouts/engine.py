@@ -94,10 +94,10 @@ def load_period_data(con: duckdb.DuckDBPyConnection, period: Period, window_star
         ).fetchall()
     )
     versions = tuple(
-        PartnerVersion(str(r[0]), str(r[1]), utc(r[2]))
+        PartnerVersion(str(r[0]), str(r[1]), utc(r[2]), utc(r[3]))
         for r in con.execute(
-            "select partner_id, partner_tier, updated_at from marts.dim_partner_versions "
-            "where updated_at is not null order by partner_id, updated_at"
+            "select partner_id, partner_tier, valid_from, valid_to from marts.dim_partner_versions "
+            "order by partner_id, updated_at"
         ).fetchall()
     )
     deals = tuple(
@@ -109,21 +109,21 @@ def load_period_data(con: duckdb.DuckDBPyConnection, period: Period, window_star
             is_won=bool(r[4]),
             amount_usd=money(r[5]),
             closed_at=utc(r[6]),
-            is_cosell_supported=bool(r[7]),
+            is_supported_before_close=bool(r[7]),
             first_support_at=utc(r[8]),
             technical_validation_at=utc(r[9]),
         )
         for r in con.execute(
             """
             select deal_id, partner_id, sourced_by, is_new_logo, is_won, amount_usd, closed_at,
-                   is_cosell_supported, first_support_at, technical_validation_at
+                   is_supported_before_close, first_support_at, technical_validation_at
             from marts.fct_cosell_deals
             where partner_id is not null
               and (
                 -- won in the MDF window (which ends with the period): the accelerator and MDF need
                 -- support before close, the new-logo bonus a partner-sourced new logo in the period
                 (is_won and closed_at >= $ws and closed_at < $end
-                 and ((is_cosell_supported and first_support_at < closed_at)
+                 and (is_supported_before_close
                       or (closed_at >= $start and is_new_logo and sourced_by = 'PARTNER')))
                 -- pipeline contribution: first reached technical validation in the period
                 or (technical_validation_at >= $start and technical_validation_at < $end)
@@ -186,7 +186,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, plan: Plan, period: Period, result
             f"""select count(*), sum(d.amount_usd) {base}
                 where list_contains($types, p.partner_type) and d.is_won
                   and d.closed_at >= $start and d.closed_at < $end
-                  and d.is_cosell_supported and d.first_support_at < d.closed_at""",
+                  and d.is_supported_before_close""",
             {"types": sorted(rule.partner_types), "start": period.start, "end": period.end},
         ), period)
         cap = round_cents(rule.cap_per_partner_usd)
@@ -221,7 +221,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, plan: Plan, period: Period, result
             query(
                 f"""select count(*), sum(d.amount_usd) {base}
                     where d.is_won and d.closed_at >= $ws and d.closed_at < $end
-                      and d.is_cosell_supported and d.first_support_at < d.closed_at""",
+                      and d.is_supported_before_close""",
                 {"ws": start, "end": period.end},
             )[1],
         ), period)

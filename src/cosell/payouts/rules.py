@@ -90,9 +90,16 @@ class Partner:
 
 @dataclass(frozen=True)
 class PartnerVersion:
+    """A row of marts.dim_partner_versions: the tier in force over [valid_from, valid_to) (None: open)."""
+
     partner_id: str
     partner_tier: str
-    updated_at: dt.datetime
+    valid_from: dt.datetime | None
+    valid_to: dt.datetime | None
+
+    def in_force_before(self, instant: dt.datetime) -> bool:
+        """In force at the last moment before `instant` (a period's exclusive end): valid_from < instant <= valid_to."""
+        return (self.valid_from is None or self.valid_from < instant) and (self.valid_to is None or instant <= self.valid_to)
 
 
 @dataclass(frozen=True)
@@ -104,18 +111,9 @@ class Deal:
     is_won: bool
     amount_usd: Decimal | None
     closed_at: dt.datetime | None
-    is_cosell_supported: bool
+    is_supported_before_close: bool  # computed once, in dbt (fct_cosell_deals)
     first_support_at: dt.datetime | None
     technical_validation_at: dt.datetime | None
-
-    @property
-    def supported_before_close(self) -> bool:
-        return (
-            self.is_cosell_supported
-            and self.first_support_at is not None
-            and self.closed_at is not None
-            and self.first_support_at < self.closed_at
-        )
 
 
 @dataclass(frozen=True)
@@ -214,12 +212,8 @@ class PeriodResult:
 
 
 def tier_in_force(versions: list[PartnerVersion], before: dt.datetime) -> str | None:
-    """Tier of the latest version with updated_at < before; the earliest version when none is."""
-    if not versions:
-        return None
-    ordered = sorted(versions, key=lambda v: v.updated_at)
-    earlier = [v for v in ordered if v.updated_at < before]
-    return (earlier[-1] if earlier else ordered[0]).partner_tier
+    """Tier of the version whose interval holds the last moment before `before` (None when no version does)."""
+    return next((v.partner_tier for v in versions if v.in_force_before(before)), None)
 
 
 def tiers_in_force(partners: tuple[Partner, ...], versions: tuple[PartnerVersion, ...], period: Period) -> dict[str, str]:
@@ -275,7 +269,7 @@ def accelerator_lines(rule: AcceleratorRule, period: Period, deals: tuple[Deal, 
     """One line per supported deal won in the period, then one CAP_ADJUSTMENT per partner above the cap."""
     lines: list[PayoutLine] = []
     for deal in deals:
-        if not (deal.is_won and period.contains(deal.closed_at) and deal.supported_before_close):
+        if not (deal.is_won and period.contains(deal.closed_at) and deal.is_supported_before_close):
             continue
         partner = _partner_of(deal, partners)
         if partner.partner_type not in rule.partner_types:
@@ -369,7 +363,7 @@ def mdf_rows(rule: MdfRule, period: Period, data: PeriodData, tiers: dict[str, s
             scores.setdefault(response.partner_id, []).append(response.score)
     won: dict[str, Decimal] = {}
     for deal in data.deals:
-        if deal.is_won and in_window(deal.closed_at) and deal.supported_before_close:
+        if deal.is_won and in_window(deal.closed_at) and deal.is_supported_before_close:
             won[deal.partner_id] = won.get(deal.partner_id, ZERO) + _basis(deal, rule.rule_id)
 
     rows = []

@@ -308,46 +308,25 @@ def uplift_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | None]
     return fig, None
 
 
-def deployment_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | None, str]:
-    """Median and p90 hours to confirm by requested_month and resource_type.
-
-    mart_resource_deployment's grain also has partner_type, and quantiles cannot be added up; the
-    pooled quantiles are recomputed with the mart's own definition (continuous quantiles over
-    supported requests) from fct_cosell_engagements when it is there, otherwise the mart's
-    partner-type values are averaged weighted by supported requests (and the page says so).
-    """
-    table = "marts.mart_resource_deployment"
+def deployment_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | None]:
+    """Median and p90 hours to confirm by requested_month and resource_type (mart_resource_deployment_monthly)."""
+    table = "marts.mart_resource_deployment_monthly"
     why = _missing(con, table, ("requested_month", "resource_type", "supported", "median_hours_to_confirm",
                                 "p90_hours_to_confirm"))
     if why:
-        return _note_figure(why), why, ""
-    engagements = "marts.fct_cosell_engagements"
-    if _missing(con, engagements, ("requested_month", "resource_type", "is_supported", "hours_to_confirm")) is None:
-        how = "pooled over partner types (continuous quantiles over supported requests, from fct_cosell_engagements)"
-        sql = f"""
-            SELECT strftime(requested_month, '%Y-%m') AS month, resource_type,
-                   count(*)::BIGINT AS supported,
-                   quantile_cont(hours_to_confirm::DOUBLE, 0.5) AS median_h,
-                   quantile_cont(hours_to_confirm::DOUBLE, 0.9) AS p90_h
-            FROM {engagements}
-            WHERE is_supported AND hours_to_confirm IS NOT NULL AND requested_month IS NOT NULL
-            GROUP BY ALL ORDER BY 1, 2
+        return _note_figure(why), why
+    rows = con.execute(
+        f"""
+        SELECT strftime(requested_month, '%Y-%m') AS month, resource_type, supported,
+               median_hours_to_confirm::DOUBLE, p90_hours_to_confirm::DOUBLE
+        FROM {table}
+        WHERE supported > 0 AND median_hours_to_confirm IS NOT NULL AND requested_month IS NOT NULL
+        ORDER BY 1, 2
         """
-    else:
-        how = "partner-type values of the mart averaged, weighted by supported requests"
-        sql = f"""
-            SELECT strftime(requested_month, '%Y-%m') AS month, resource_type,
-                   sum(supported)::BIGINT AS supported,
-                   sum(supported * median_hours_to_confirm::DOUBLE) / sum(supported) AS median_h,
-                   sum(supported * p90_hours_to_confirm::DOUBLE) / sum(supported) AS p90_h
-            FROM {table}
-            WHERE supported > 0 AND median_hours_to_confirm IS NOT NULL AND requested_month IS NOT NULL
-            GROUP BY ALL ORDER BY 1, 2
-        """
-    rows = con.execute(sql).fetchall()
+    ).fetchall()
     if not rows:
         why = "no supported request with a confirmation yet"
-        return _note_figure(why), why, how
+        return _note_figure(why), why
     months = sorted({r[0] for r in rows})
     by_type: dict[str, list] = defaultdict(list)
     for month, resource_type, supported, median_h, p90_h in rows:
@@ -371,7 +350,7 @@ def deployment_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | N
     _base_layout(fig)
     _month_axis(fig, months, "requested month", partial_month(con))
     fig.update_yaxes(title_text="hours to confirm", rangemode="tozero")
-    return fig, None, how
+    return fig, None
 
 
 def repeat_chart(con: duckdb.DuckDBPyConnection) -> tuple[go.Figure, str | None]:
@@ -648,7 +627,8 @@ CHARTS: tuple[tuple[str, str, str], ...] = (
      "Each label says how many treated deals the matched estimate covers."),
     ("chart-deployment", "Resource deployment time",
      "Hours from request to confirmation of supported co-sell requests, median (solid) and 90th percentile (dotted), "
-     "by month requested and resource type."),
+     "by month requested and resource type. Values are pooled over partner types (continuous quantiles over "
+     "supported requests, from fct_cosell_engagements)."),
     ("chart-repeat", "Repeat-request rate by cohort",
      "Share of partners that requested co-sell again within 180 days of their first supported request, by month of "
      "that first support and partner type; only cohorts whose window has closed."),
@@ -670,6 +650,7 @@ CHARTS: tuple[tuple[str, str, str], ...] = (
 BUILDERS: dict[str, Callable] = {
     "chart-coverage": coverage_chart,
     "chart-uplift": uplift_chart,
+    "chart-deployment": deployment_chart,
     "chart-repeat": repeat_chart,
     "chart-roe": roe_chart,
     "chart-request-volume": request_volume_chart,
@@ -693,12 +674,7 @@ footer { margin-top: 24px; font-size: 12px; color: #777; }
 def build_charts(con: duckdb.DuckDBPyConnection) -> list[Chart]:
     charts = []
     for div_id, title, measures in CHARTS:
-        if div_id == "chart-deployment":
-            figure, note, how = deployment_chart(con)
-            if how:
-                measures = f"{measures} Values are {how}."
-        else:
-            figure, note = BUILDERS[div_id](con)
+        figure, note = BUILDERS[div_id](con)
         charts.append(Chart(div_id, title, measures, figure, note))
     return charts
 
