@@ -124,6 +124,18 @@ def _headline(text: str | None) -> str:
     return ": ".join(lines[:2])
 
 
+def _contract_mismatches(text: str | None) -> str:
+    """The columns an enforced model contract rejected, from the table in dbt's message ("" if none)."""
+    found = []
+    for line in (text or "").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if not line.strip().startswith("|") or len(cells) != 4 or cells[0] == "column_name" or not cells[0].strip("-"):
+            continue
+        column, sql_type, contract_type, reason = cells
+        found.append(f"{column} {reason} (SQL {sql_type or 'none'}, contract {contract_type or 'none'})")
+    return ", ".join(found)
+
+
 def _failing_rows(settings: Settings, result: dict, engine: str = "duckdb", limit: int = 3) -> str:
     """The first rows a failing test's query returns, as `col=value` text; "" when unavailable.
 
@@ -171,6 +183,9 @@ def _failure_message(results: list[dict], settings: Settings | None = None, engi
             failed.append(f"unit test {name} failed")
         else:
             detail = _headline(result.get("message"))[:300]
+            mismatches = _contract_mismatches(result.get("message"))
+            if mismatches:
+                detail = f"{detail} {mismatches[:300]}"
             failed.append(f"{kind} {name} error: {detail}" if detail else f"{kind} {name} error")
     if not failed:
         return ""
