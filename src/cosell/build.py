@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 
+from cosell import TELEMETRY_OFF
 from cosell.config import DBT_PROJECT_DIR, Settings
 from cosell.errors import CosellError
 from cosell.row_checks import ident, literal
@@ -94,9 +95,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
             "COSELL_RAW_PARQUET": str(spark.raw),
             "COSELL_SPARK_WAREHOUSE": str(spark.warehouse),
             "COSELL_SPARK_FAILURES": str(spark.failures),
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-            "DBT_VERSION_CHECK": "False",
-            "DO_NOT_TRACK": "1",
+            **TELEMETRY_OFF,
         }
     )
     return env

@@ -31,7 +31,7 @@ from cosell.db import connect, insert_rows
 from cosell.errors import CosellError
 from cosell.faults import crash_point
 from cosell.inbox import InboxFile, TransientFailure, UnreadableFile
-from cosell.raw_schema import as_of_date, create_raw_schema, extra_column_names
+from cosell.raw_schema import create_raw_schema, extra_column_names, landed_as_of
 from cosell.row_checks import csv_render, ident, literal, reason_expression, typed
 
 BATCH_BYTES = 256 * 2**20  # input bytes read in one scan: bounds the staging table's memory
@@ -116,7 +116,7 @@ def land(inbox: Path, settings: Settings, until: dt.date | None = None) -> LandS
             summary.files[f.status] += 1
             summary.rows_landed += f.rows_landed
             summary.rows_rejected += f.rows_rejected
-        summary.as_of_date = as_of_date(con)
+        summary.as_of_date = landed_as_of(con)
         return summary
     finally:
         con.close()
