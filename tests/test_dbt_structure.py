@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from cosell.build import _dbt_command, _failure_message, _run_dbt, dbt_env
+from cosell.build.dbt import _dbt_command, _failure_message, _run_dbt, dbt_env
 from cosell.config import DBT_PROJECT_DIR, Settings
 from cosell.db import connect
-from cosell.raw_schema import create_raw_schema
+from cosell.landing.raw_schema import create_raw_schema
 
 # (rule, node) -> where dbt/README.md ("Structure rules") gives the reason.
 EXCEPTIONS = {

@@ -10,16 +10,16 @@ dbt declares a test for every marts rule the gate dropped.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pytest
+from extracts import VALID, csv_text, write
 
 from cosell.contract import FEEDS
-from cosell.gates import load_suites
-from cosell.landing import land
-from extracts import VALID, csv_text, write
+from cosell.gates.runner import load_suites
+from cosell.landing.load import land
 
 BAD_VALUE = {"enum": "NOT_A_VALUE", "int": "x1", "money": "-1.00", "rate": "-1", "date": "2026-13-01",
              "timestamp": "not a time", "bool": "yes", "currency": "usd"}
@@ -76,7 +76,9 @@ DROPPED_MARTS_RULES = {
 
 
 def test_dbt_tests_enforce_the_marts_rules_the_gate_dropped():
-    from cosell.airflow_tasks import prepare_dbt_manifest  # `dbt parse`: the tests dbt will run
+    from cosell.orchestration.airflow_tasks import (
+        prepare_dbt_manifest,  # `dbt parse`: the tests dbt will run
+    )
 
     manifest = json.loads(prepare_dbt_manifest().read_text(encoding="utf-8"))
     tests = [node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "test"]
@@ -105,10 +107,10 @@ def test_the_payout_period_pattern_is_written_once():
 
 def test_telemetry_settings_are_listed_once_and_every_process_gets_them(tmp_path):
     from cosell import TELEMETRY_OFF
-    from cosell.airflow_demo import airflow_environment
-    from cosell.airflow_tasks import dbt_env as cosmos_env
-    from cosell.build import dbt_env
+    from cosell.build.dbt import dbt_env
     from cosell.config import Settings
+    from cosell.orchestration.airflow_demo import airflow_environment
+    from cosell.orchestration.airflow_tasks import dbt_env as cosmos_env
 
     for name in TELEMETRY_OFF:
         assert _holding(f'"{name}"') == ["cosell/__init__.py"], name
@@ -141,12 +143,13 @@ def test_the_contracts_enumerations_are_defined_once():
 def test_as_of_date_is_defined_by_the_dbt_model_and_every_step_after_the_build_reads_it(settings):
     """The rule's SQL is the dbt model's; landing (before any build) reports the value the next build
     gives; the Airflow period picker and the payout engine read the built one, so they never differ."""
-    from cosell import airflow_tasks
-    from cosell.build import build
+    from test_dbt_marts import LOAD_1, LOAD_2, land_load
+
+    from cosell.build.dbt import build
     from cosell.config import DBT_PROJECT_DIR
     from cosell.db import connect, warehouse_as_of
-    from cosell.raw_schema import landed_as_of
-    from test_dbt_marts import LOAD_1, LOAD_2, land_load
+    from cosell.landing.raw_schema import landed_as_of
+    from cosell.orchestration import airflow_tasks
 
     assert "max(case when status = 'LANDED' then business_date end)" in (
         DBT_PROJECT_DIR / "models" / "marts" / "warehouse_as_of.sql").read_text(encoding="utf-8")

@@ -5,7 +5,7 @@ import os
 # The product never phones home: the one list of the settings that turn off the telemetry of every
 # component (dbt, Great Expectations, Airflow, Cosmos, Streamlit). Importing cosell sets them in this
 # process unless an operator explicitly set them; every child process (dbt, Airflow, the dashboard)
-# gets them from cosell.build.dbt_env / cosell.airflow_tasks (which read this dict).
+# gets them from cosell.build.dbt.dbt_env / cosell.orchestration.airflow_tasks (which read this dict).
 TELEMETRY_OFF = {
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
     "DBT_VERSION_CHECK": "False",

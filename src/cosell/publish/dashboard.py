@@ -16,7 +16,7 @@ import pandas as pd
 
 from cosell import TELEMETRY_OFF
 from cosell.config import Settings
-from cosell.report import slice_label, words
+from cosell.publish.report import slice_label, words
 
 SOURCE_VARIABLE = "COSELL_DASHBOARD_SOURCE"
 

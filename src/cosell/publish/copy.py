@@ -10,12 +10,12 @@ from pathlib import Path
 
 import duckdb
 
-from cosell.aggregated import publish_aggregated
 from cosell import leftovers
 from cosell.config import Settings
 from cosell.db import WarehouseMissing, connect, warehouse_as_of
 from cosell.errors import CosellError
-from cosell.row_checks import ident, literal
+from cosell.landing.row_checks import ident, literal
+from cosell.publish.aggregated import publish_aggregated
 
 PUBLISHED_SCHEMAS = ("marts", "payouts")
 
