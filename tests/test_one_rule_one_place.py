@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -100,3 +101,90 @@ def test_supported_before_close_and_the_tier_interval_are_decided_in_dbt_only():
     python = [p.name for p in (PROJECT_ROOT / "src" / "cosell").rglob("*.py")
               if compares_close.search(p.read_text()) or re.search(r"updated_at\s*<", p.read_text())]
     assert python == []
+# ---------------------------------------------------------------- one definition of each shared thing
+
+ROOT = Path(__file__).parents[1]
+SOURCES = sorted((ROOT / "src" / "cosell").rglob("*.py")) + sorted((ROOT / "dags").rglob("*.py"))
+
+
+def _holding(text: str) -> list[str]:
+    """The source files (under src/ and dags/) that contain text."""
+    return [p.relative_to(ROOT / "src" if p.is_relative_to(ROOT / "src") else ROOT).as_posix()
+            for p in SOURCES if text in p.read_text(encoding="utf-8")]
+
+
+def test_the_payout_period_pattern_is_written_once():
+    assert _holding("0[1-9]|1[0-2]") == ["cosell/payouts/rules.py"]
+
+
+def test_telemetry_settings_are_listed_once_and_every_process_gets_them(tmp_path):
+    from cosell import TELEMETRY_OFF
+    from cosell.build.dbt import dbt_env
+    from cosell.config import Settings
+    from cosell.orchestration.airflow_demo import airflow_environment
+    from cosell.orchestration.airflow_tasks import dbt_env as cosmos_env
+
+    for name in TELEMETRY_OFF:
+        assert _holding(f'"{name}"') == ["cosell/__init__.py"], name
+    settings = Settings.from_env({"COSELL_HOME": str(tmp_path)})
+    for env in (dbt_env(settings), cosmos_env(), airflow_environment(settings, tmp_path / "inbox")):
+        assert {k: env[k] for k in TELEMETRY_OFF} == TELEMETRY_OFF
+
+
+def test_the_contracts_enumerations_are_defined_once():
+    """No module but contract.py writes one of the contract's enumerations as a literal tuple or list."""
+    import ast
+
+    from cosell import contract
+
+    enumerations = {frozenset(v) for k, v in vars(contract).items()
+                    if k.isupper() and isinstance(v, tuple) and len(v) > 1 and all(isinstance(x, str) for x in v)}
+    copies = []
+    for path in SOURCES:
+        if path.name == "contract.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and node.elts and all(
+                    isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
+                if frozenset(e.value for e in node.elts) in enumerations:
+                    copies.append(f"{path.name}:{node.lineno}")
+    assert not copies
+
+
+@pytest.mark.slow
+def test_as_of_date_is_defined_by_the_dbt_model_and_every_step_after_the_build_reads_it(settings):
+    """The rule's SQL is the dbt model's; landing (before any build) reports the value the next build
+    gives; the Airflow period picker and the payout engine read the built one, so they never differ."""
+    from test_dbt_marts import LOAD_1, LOAD_2, land_load
+
+    from cosell.build.dbt import build
+    from cosell.config import DBT_PROJECT_DIR
+    from cosell.db import connect, warehouse_as_of
+    from cosell.landing.raw_schema import landed_as_of
+    from cosell.orchestration import airflow_tasks
+
+    assert "max(case when status = 'LANDED' then business_date end)" in (
+        DBT_PROJECT_DIR / "models" / "marts" / "warehouse_as_of.sql").read_text(encoding="utf-8")
+    assert _holding("max(business_date)") == ["cosell/raw_schema.py"]  # landed_as_of, landing's summary only
+    land_load(settings, 1, LOAD_1)
+    con = connect(settings, read_only=True)
+    try:
+        assert warehouse_as_of(con) is None  # not built yet
+        landed = landed_as_of(con)
+    finally:
+        con.close()
+    build(settings)
+    land_load(settings, 2, LOAD_2)  # landed, not built yet
+    con = connect(settings, read_only=True)
+    try:
+        built = warehouse_as_of(con)
+        assert built == landed < landed_as_of(con)  # landing's figure is the one the build gave
+    finally:
+        con.close()
+    patch = pytest.MonkeyPatch()
+    patch.setenv("COSELL_HOME", str(settings.home))
+    patch.setenv("COSELL_WAREHOUSE", str(settings.warehouse))
+    try:
+        assert airflow_tasks.warehouse_as_of() == built  # the payout engine stamps this one too
+    finally:
+        patch.undo()

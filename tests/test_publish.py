@@ -44,6 +44,8 @@ def write_version(warehouse: Path, version: int, extra_mart: bool = False) -> No
              dt.datetime(2025, 1, 1) + dt.timedelta(days=version)],
         )
         con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+        # the as_of_date publish stamps is the marts' (dbt model warehouse_as_of)
+        con.execute("CREATE OR REPLACE TABLE marts.warehouse_as_of AS SELECT ?::DATE AS as_of_date", [as_of_for(version)])
         con.execute(
             "CREATE OR REPLACE TABLE marts.mart_alpha AS SELECT ?::INTEGER AS version, i AS row_id, "
             "md5(i::VARCHAR) AS payload, (i % 97)::DECIMAL(18,2) AS amount_usd FROM range(?) t(i)",
@@ -188,7 +190,7 @@ def test_parquet_per_mart_matches_the_published_tables(settings: Settings) -> No
     con.execute("CREATE TABLE payouts.lines AS SELECT '2025-01' AS period, 'NEW_LOGO_BONUS' AS rule_id, 2500.00 AS amount_usd")
     con.close()
     summary = publish(settings)
-    marts = {"mart_alpha", "mart_beta", "mart_counts", "mart_alpha_total", "mart_extra"}
+    marts = {"mart_alpha", "mart_beta", "mart_counts", "mart_alpha_total", "mart_extra", "warehouse_as_of"}
     assert set(summary.tables) == {f"marts.{m}" for m in marts} | {"payouts.lines"}
     parquet_dir = settings.published.parent / "parquet"
     assert summary.parquet_dir == parquet_dir

@@ -114,8 +114,8 @@
 {%- endmacro %}
 
 
-{#- Whole days from one date to another; null when either is null (dbt.datediff on Spark
-    asserts both are set). -#}
+{#- Whole days from one date to another, as BIGINT on both engines (Spark's datediff is INT);
+    null when either is null (dbt.datediff on Spark asserts both are set). -#}
 {% macro days_between(start_date, end_date) -%}
     {{ return(adapter.dispatch('days_between', 'cosell')(start_date, end_date)) }}
 {%- endmacro %}
@@ -125,7 +125,7 @@
 {%- endmacro %}
 
 {% macro spark__days_between(start_date, end_date) -%}
-    datediff({{ end_date }}, {{ start_date }})
+    cast(datediff({{ end_date }}, {{ start_date }}) as bigint)
 {%- endmacro %}
 
 

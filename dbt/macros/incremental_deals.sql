@@ -23,10 +23,15 @@
   has not read every landed row of its raw feed (the model rebuilt alone, or its Airflow task
   cleared, after a landing that staging has not read). The model would otherwise stamp its
   rows with a load whose rows staging brings later, and pass over them for good.
+  The last load that brought rows of the feed is read from the load audit (a view, always
+  current), not from the raw table: models past staging read staging only (dbt/README.md).
 -#}
 {% macro require_staging_current(staging, feed, staging_load_column='_load_id_watermark') -%}
 select case
-    when (select coalesce(max(_load_id), -1) from {{ source('raw', feed) }})
+    when (
+            select coalesce(max(load_id), -1) from {{ ref('stg_raw__load_audit') }}
+            where feed = '{{ feed }}' and status = 'LANDED' and rows_landed > 0
+        )
         > (select coalesce(max({{ staging_load_column }}), -1) from {{ ref(staging) }})
         then {{ raise_error(staging ~ ' has not read the last load of raw.' ~ feed ~ ' yet: build the whole project (cosell build), not ' ~ this.identifier ~ ' alone') }}
 end

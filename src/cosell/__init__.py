@@ -2,17 +2,21 @@
 
 import os
 
-# The product never phones home: telemetry of every component is off unless an operator
-# explicitly turns it back on in the environment.
-for _name, _value in {
+# The product never phones home: the one list of the settings that turn off the telemetry of every
+# component (dbt, Great Expectations, Airflow, Cosmos, Streamlit). Importing cosell sets them in this
+# process unless an operator explicitly set them; every child process (dbt, Airflow, the dashboard)
+# gets them from cosell.build.dbt.dbt_env / cosell.orchestration.airflow_tasks (which read this dict).
+TELEMETRY_OFF = {
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    "DBT_VERSION_CHECK": "False",
     "DO_NOT_TRACK": "1",
     "SCARF_ANALYTICS": "false",
     "GX_ANALYTICS_ENABLED": "False",
     "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
     "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
     "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-}.items():
+}
+for _name, _value in TELEMETRY_OFF.items():
     os.environ.setdefault(_name, _value)
 
 # Great Expectations imports pyspark whenever it is installed (the `spark` extra); pyspark then

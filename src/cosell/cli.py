@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import re
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -21,9 +20,12 @@ def _date(text: str) -> dt.date:
 
 
 def _period(text: str) -> str:
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a period YYYY-MM")
-    return text
+    from cosell.payouts.rules import parse_period
+
+    try:
+        return parse_period(text).label
+    except CosellError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a period YYYY-MM") from None
 
 
 def _instant(text: str) -> dt.datetime:

@@ -10,6 +10,20 @@ from cosell.config import Settings
 from cosell.errors import CosellError
 
 
+def warehouse_as_of(con: duckdb.DuckDBPyConnection, database: str = ""):
+    """The warehouse as_of_date the marts were built with (dbt model warehouse_as_of, its one definition,
+    SPEC section 2), or None before the first build. Every step after the build reads it here."""
+    prefix = f"{database}." if database else ""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = coalesce(nullif(?, ''), current_database()) "
+        "AND schema_name = 'marts' AND table_name = 'warehouse_as_of'",
+        [database],
+    ).fetchone()[0]
+    if not found:
+        return None
+    return con.execute(f"SELECT max(as_of_date) FROM {prefix}marts.warehouse_as_of").fetchone()[0]
+
+
 class WarehouseMissing(CosellError):
     """The warehouse file a read-only step needs does not exist."""
 

@@ -102,10 +102,11 @@ final as (
     select
         naive.slice_type,
         naive.slice_value,
-        naive.treated_deals,
-        naive.control_deals,
-        coalesce(slice_totals.matched_treated_deals, 0) as matched_treated_deals,
-        coalesce(slice_totals.matched_control_deals, 0) as matched_control_deals,
+        -- sums of counts are HUGEINT on DuckDB: the contract publishes counts as BIGINT
+        cast(naive.treated_deals as bigint) as treated_deals,
+        cast(naive.control_deals as bigint) as control_deals,
+        cast(coalesce(slice_totals.matched_treated_deals, 0) as bigint) as matched_treated_deals,
+        cast(coalesce(slice_totals.matched_control_deals, 0) as bigint) as matched_control_deals,
         coalesce(slice_totals.matched_strata, 0) as matched_strata,
         {{ round_rate('cast(coalesce(slice_totals.matched_treated_deals, 0) as double) / naive.treated_deals') }}
             as matched_treated_share,
@@ -122,8 +123,8 @@ final as (
         {{ round_rate('matched.cycle_days_uplift') }} as cycle_days_uplift,
         {{ double_to_cents('matched.incremental_revenue_usd') }} as incremental_revenue_usd,
         {{ double_to_cents('matched.opportunity_revenue_usd') }} as opportunity_revenue_usd,
-        coalesce(won_matched.won_matched_treated_deals, 0) as won_matched_treated_deals,
-        coalesce(won_matched.won_matched_control_deals, 0) as won_matched_control_deals,
+        cast(coalesce(won_matched.won_matched_treated_deals, 0) as bigint) as won_matched_treated_deals,
+        cast(coalesce(won_matched.won_matched_control_deals, 0) as bigint) as won_matched_control_deals,
         {{ double_to_cents('won_matched.treated_avg_won_usd') }} as treated_avg_won_usd,
         {{ double_to_cents('won_matched.control_avg_won_usd') }} as control_avg_won_usd,
         {{ double_to_cents('won_matched.treated_avg_won_usd - won_matched.control_avg_won_usd') }} as deal_size_uplift_usd,

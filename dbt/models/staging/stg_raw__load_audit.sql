@@ -10,6 +10,7 @@ renamed as (
         cast(feed as {{ dbt.type_string() }}) as feed,
         cast(business_date as date) as business_date,
         cast(file_name as {{ dbt.type_string() }}) as file_name,
+        cast(file_path as {{ dbt.type_string() }}) as file_path,
         cast(file_sha256 as {{ dbt.type_string() }}) as file_sha256,
         cast(status as {{ dbt.type_string() }}) as status,
         cast(rows_landed as bigint) as rows_landed,

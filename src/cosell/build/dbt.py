@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 
+from cosell import TELEMETRY_OFF
 from cosell.config import DBT_PROJECT_DIR, Settings
 from cosell.errors import CosellError
 from cosell.landing.row_checks import ident, literal
@@ -94,9 +95,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
             "COSELL_RAW_PARQUET": str(spark.raw),
             "COSELL_SPARK_WAREHOUSE": str(spark.warehouse),
             "COSELL_SPARK_FAILURES": str(spark.failures),
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-            "DBT_VERSION_CHECK": "False",
-            "DO_NOT_TRACK": "1",
+            **TELEMETRY_OFF,
         }
     )
     return env
@@ -122,6 +121,18 @@ def _headline(text: str | None) -> str:
     """The first two non-empty lines of a dbt message, as one: the error kind and its cause."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
     return ": ".join(lines[:2])
+
+
+def _contract_mismatches(text: str | None) -> str:
+    """The columns an enforced model contract rejected, from the table in dbt's message ("" if none)."""
+    found = []
+    for line in (text or "").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if not line.strip().startswith("|") or len(cells) != 4 or cells[0] == "column_name" or not cells[0].strip("-"):
+            continue
+        column, sql_type, contract_type, reason = cells
+        found.append(f"{column} {reason} (SQL {sql_type or 'none'}, contract {contract_type or 'none'})")
+    return ", ".join(found)
 
 
 def _failing_rows(settings: Settings, result: dict, engine: str = "duckdb", limit: int = 3) -> str:
@@ -171,6 +182,9 @@ def _failure_message(results: list[dict], settings: Settings | None = None, engi
             failed.append(f"unit test {name} failed")
         else:
             detail = _headline(result.get("message"))[:300]
+            mismatches = _contract_mismatches(result.get("message"))
+            if mismatches:
+                detail = f"{detail} {mismatches[:300]}"
             failed.append(f"{kind} {name} error: {detail}" if detail else f"{kind} {name} error")
     if not failed:
         return ""

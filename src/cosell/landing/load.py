@@ -30,7 +30,11 @@ from cosell.errors import CosellError
 from cosell.faults import crash_point
 from cosell.landing import inbox as inbox_files
 from cosell.landing.inbox import InboxFile, TransientFailure, UnreadableFile
-from cosell.landing.raw_schema import as_of_date, create_raw_schema, extra_column_names
+from cosell.landing.raw_schema import (
+    create_raw_schema,
+    extra_column_names,
+    landed_as_of,
+)
 from cosell.landing.row_checks import (
     csv_render,
     ident,
@@ -122,7 +126,7 @@ def land(inbox: Path, settings: Settings, until: dt.date | None = None) -> LandS
             summary.files[f.status] += 1
             summary.rows_landed += f.rows_landed
             summary.rows_rejected += f.rows_rejected
-        summary.as_of_date = as_of_date(con)
+        summary.as_of_date = landed_as_of(con)
         return summary
     finally:
         con.close()

@@ -91,9 +91,11 @@ def extra_column_names(con: duckdb.DuckDBPyConnection, feed: str, headers: list[
     return {h: known[h] for h in headers}
 
 
-def as_of_date(con: duckdb.DuckDBPyConnection, database: str = ""):
-    """The warehouse as_of_date: the latest business date landed (SPEC section 2), or None."""
-    prefix = f"{database}." if database else ""
-    return con.execute(
-        f"SELECT max(business_date) FROM {prefix}raw.load_audit WHERE status = 'LANDED'"
-    ).fetchone()[0]
+def landed_as_of(con: duckdb.DuckDBPyConnection):
+    """The as_of_date the next build will give (latest business date landed, SPEC section 2), or None.
+
+    Only landing's summary uses it, before any build; every later step reads the built value
+    (cosell.db.warehouse_as_of, dbt model warehouse_as_of). tests/test_one_rule_one_place.py pins
+    that the two agree on the same raw layer.
+    """
+    return con.execute("SELECT max(business_date) FROM raw.load_audit WHERE status = 'LANDED'").fetchone()[0]

@@ -29,11 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cosell  # noqa: F401  (telemetry off)
+from cosell import TELEMETRY_OFF
 from cosell.config import PROJECT_ROOT, Settings
 from cosell.errors import CosellError
 from cosell.orchestration.airflow_tasks import (
-    TELEMETRY_OFF,
     WAREHOUSE_POOL,
     WAREHOUSE_POOL_DESCRIPTION,
     last_complete_period,
@@ -66,7 +65,6 @@ def airflow_environment(settings: Settings, inbox: Path, airflow_home: Path | No
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
             "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos_cache"),
-            "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
             "COSELL_HOME": str(settings.home),
             "COSELL_WAREHOUSE": str(settings.warehouse),
             "COSELL_PUBLISHED": str(settings.published),

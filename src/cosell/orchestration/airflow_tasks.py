@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import cosell  # noqa: F401  (telemetry off before anything else is imported)
+from cosell import TELEMETRY_OFF  # telemetry off before anything else is imported
 from cosell.config import DBT_PROJECT_DIR, Settings
 
 log = logging.getLogger(__name__)
@@ -42,19 +42,8 @@ _COSMOS_MANIFEST_KEYS = ("metadata", "nodes", "sources", "exposures", "selectors
 DBT_PROFILE_NAME = "cosell"
 DBT_TARGET_NAME = "warehouse"
 
-# Telemetry off in the environment every task and every dbt process sees.
-TELEMETRY_OFF = {
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-    "DBT_VERSION_CHECK": "False",
-    "DO_NOT_TRACK": "1",
-    "SCARF_ANALYTICS": "false",
-    "GX_ANALYTICS_ENABLED": "False",
-    "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
-    "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
-}
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 
 # --------------------------------------------------------------------------- configuration
@@ -334,28 +323,32 @@ def write_dbt_docs() -> str:
 
 
 def warehouse_as_of() -> dt.date:
-    """The warehouse as_of_date (latest business date landed), read-only."""
+    """The warehouse as_of_date the marts were built with (the one the payout engine stamps), read-only."""
     from cosell.db import connect
+    from cosell.db import warehouse_as_of as built_as_of
     from cosell.errors import CosellError
-    from cosell.landing.raw_schema import as_of_date
 
     con = connect(settings(), read_only=True)
     try:
-        value = as_of_date(con)
+        value = built_as_of(con)
     finally:
         con.close()
     if value is None:
-        raise CosellError(f"warehouse {settings().warehouse} has no landed data: run the nightly DAG first")
+        raise CosellError(f"warehouse {settings().warehouse} has no as_of_date (nothing landed and built): run the nightly DAG first")
     return value
 
 
 def payout_period(param: Any) -> str:
     """The period to compute: the DAG param `period` when set, else the last complete month by as_of_date."""
     if param not in (None, ""):
+        from cosell.errors import CosellError
+        from cosell.payouts.rules import parse_period
+
         text = str(param).strip()
-        if not _PERIOD.fullmatch(text):
-            raise _fail(ValueError(f"period {text!r} is not a month YYYY-MM"))
-        return text
+        try:
+            return parse_period(text).label
+        except CosellError as error:
+            raise _fail(ValueError(str(error))) from None
     from cosell.errors import CosellError
 
     try:

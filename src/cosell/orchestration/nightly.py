@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Callable
 
 from cosell.config import Settings
-from cosell.db import connect
+from cosell.db import connect, warehouse_as_of
 from cosell.errors import CosellError
 from cosell.faults import crash_point
 from cosell.landing.inbox import scan
-from cosell.landing.raw_schema import as_of_date
 from cosell.orchestration import delivery, ledger
 
 
@@ -141,7 +140,7 @@ def idle_as_of(inbox: Path, settings: Settings, until: dt.date | None = None) ->
             return False, None
         if any(ledger.pending(con, step) for step in STEPS):
             return False, None
-        return True, as_of_date(con)
+        return True, warehouse_as_of(con)
 
     return _read(settings, check)
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import duckdb
 
 from cosell.config import Settings
-from cosell.db import connect
+from cosell.db import connect, warehouse_as_of
 from cosell.errors import CosellError
 from cosell.payouts.plans import (
     AcceleratorRule,
@@ -240,8 +240,7 @@ def run_engine(plan: Plan, period: Period, settings: Settings) -> EngineOutput:
         data = load_period_data(con, period, window_start)
         result = compute_period(plan, period, data)
         reconcile(con, plan, period, result)
-        row = con.execute("select max(as_of_date) from marts.warehouse_as_of").fetchone()
-        as_of = row[0] if row else None
+        as_of = warehouse_as_of(con)
         if isinstance(as_of, dt.datetime):
             as_of = as_of.date()
         deals = con.execute(

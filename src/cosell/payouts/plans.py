@@ -11,11 +11,8 @@ from typing import Any, Union
 
 import yaml
 
+from cosell.contract import PARTNER_TYPES, SOURCED_BY, TIERS
 from cosell.errors import CosellError
-
-TIERS = ("PLATINUM", "GOLD", "SILVER", "REGISTERED")
-PARTNER_TYPES = ("SI", "ISV", "VAR", "MSP", "DISTRIBUTOR", "REFERRAL")
-SOURCED_BY = ("PARTNER", "VENDOR")
 
 
 @dataclass(frozen=True)

@@ -68,9 +68,13 @@ def _month_start(year: int, month: int) -> dt.datetime:
     return dt.datetime(year + (month - 1) // 12, (month - 1) % 12 + 1, 1)
 
 
+# A payout period is a calendar month written YYYY-MM: the one pattern the CLI, the DAG param and the engine use.
+PERIOD_PATTERN = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+
+
 def parse_period(text: str) -> Period:
     """'YYYY-MM' -> Period; anything else is a one-line CosellError."""
-    match = re.fullmatch(r"(\d{4})-(0[1-9]|1[0-2])", str(text))
+    match = PERIOD_PATTERN.fullmatch(str(text))
     if not match or int(match.group(1)) < 1:
         raise CosellError(f"period {text!r} is not a month YYYY-MM (e.g. 2026-03)")
     year, month = int(match.group(1)), int(match.group(2))

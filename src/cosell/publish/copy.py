@@ -12,9 +12,8 @@ import duckdb
 
 from cosell import leftovers
 from cosell.config import Settings
-from cosell.db import WarehouseMissing, connect
+from cosell.db import WarehouseMissing, connect, warehouse_as_of
 from cosell.errors import CosellError
-from cosell.landing.raw_schema import as_of_date
 from cosell.landing.row_checks import ident, literal
 from cosell.publish.aggregated import publish_aggregated
 
@@ -171,11 +170,7 @@ def publish(settings: Settings) -> PublishSummary:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
         for schema, name in tables:
             _copy_table(con, schema, name)
-        has_audit = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'wh' AND schema_name = 'raw' "
-            "AND table_name = 'load_audit'"
-        ).fetchone()[0]
-        as_of = as_of_date(con, "wh") if has_audit else None
+        as_of = warehouse_as_of(con, "wh")
         con.execute("CREATE SCHEMA meta")
         con.execute(
             "CREATE TABLE meta.publication AS SELECT ?::DATE AS as_of_date, ?::TIMESTAMP AS published_at",

@@ -14,6 +14,7 @@ from typing import NoReturn
 import duckdb
 import pandas as pd
 
+from cosell import TELEMETRY_OFF
 from cosell.config import Settings
 from cosell.publish.report import slice_label, words
 
@@ -83,7 +84,7 @@ def serve(port: int, source_file: Path | None = None) -> NoReturn:
     """
     import sys
 
-    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    env = dict(os.environ, **TELEMETRY_OFF)
     if source_file is not None:
         env[SOURCE_VARIABLE] = str(Path(source_file).resolve())
     command = [sys.executable, "-m", "streamlit", "run", __file__, "--server.address", "127.0.0.1",

@@ -22,11 +22,12 @@ import plotly.graph_objects as go
 
 from cosell import leftovers
 from cosell.config import Settings
+from cosell.contract import TIERS
 from cosell.db import connect
 
 REPORT_NAME = "program_report.html"
 
-TIER_ORDER = ("PLATINUM", "GOLD", "SILVER", "REGISTERED")
+TIER_ORDER = TIERS  # the contract's order, highest first
 SLICE_ORDER = ("OVERALL", "RESOURCE_TYPE", "PARTNER_TYPE", "PARTNER_TIER", "COMPLEXITY_BAND", "FIRST_SUPPORT_STAGE")
 VIOLATION_ORDER = (
     "UNBRIEFED_CUSTOMER_CONTACT",
