@@ -449,7 +449,7 @@ def _asset_events(env: dict[str, str], run_id: str) -> int:
 
 
 @pytest.mark.slow
-def test_the_sensor_times_out_naming_the_missing_feeds(tmp_path):
+def test_the_sensor_times_out_naming_the_missing_feeds(e2e, tmp_path):
     from cosell.generate import generate
 
     settings = _settings(tmp_path / "cosell")
@@ -459,9 +459,8 @@ def test_the_sensor_times_out_naming_the_missing_feeds(tmp_path):
     for feed in ("partners", "fx_rates"):  # ...but two feeds' files for this date have not arrived
         for extract in (inbox / feed / date).iterdir():
             extract.unlink()
-    env = airflow_environment(settings, inbox, airflow_home=tmp_path / "airflow")
+    env = airflow_environment(settings, inbox, airflow_home=e2e["root"] / "airflow")  # metadata DB already migrated
     env.update({"COSELL_INBOX_TIMEOUT": "2", "COSELL_INBOX_POKE_INTERVAL": "1"})
-    prepare_airflow(env)
 
     run = run_dag(env, NIGHTLY_DAG, business_date=date, logical_date=dt.datetime(2026, 3, 2, 2, tzinfo=dt.UTC))
 
