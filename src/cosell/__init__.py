@@ -10,7 +10,6 @@ for _name, _value in {
     "SCARF_ANALYTICS": "false",
     "GX_ANALYTICS_ENABLED": "False",
     "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
-    "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
     "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
 }.items():
     os.environ.setdefault(_name, _value)

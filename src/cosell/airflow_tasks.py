@@ -47,7 +47,6 @@ TELEMETRY_OFF = {
     "SCARF_ANALYTICS": "false",
     "GX_ANALYTICS_ENABLED": "False",
     "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
-    "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
 }
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
