@@ -1,5 +1,5 @@
 """
-### cosell_nightly — land, gate, build, gate, publish one business date
+### cosell_nightly — land, gate, build, gate, payouts, publish one business date
 
 The scheduled form of `cosell run` (SPEC section 2), one run per **business date**:
 
@@ -19,40 +19,37 @@ The scheduled form of `cosell run` (SPEC section 2), one run per **business date
 3. `land` — `cosell land --until <business_date>`: new files of that date and earlier only
    (idempotent by sha256; a backfill of an old date never lands a later one); the inbox is
    never changed.
-4. `raw_gate` — `cosell check raw` (Great Expectations) on every load the run ledger has not
-   seen pass it. A failed `fail` expectation fails the task at once (no retry: the data will
-   not change by waiting), nothing downstream runs, and the loads stay pending.
-5. `pending_work` — skips everything after it when no load waits for a step after landing
+4. `pending_work` — skips everything after it when no load waits for a step after landing
    (a rerun of a date with nothing new).
 
 Then one task per part of the nightly steps that `cosell run` runs, in the same order (the
 chain is built from `cosell.nightly.STEPS`; each runs for the loads the run ledger has
 pending, and the last part of a step records it):
 
-6. `raw_gate` — `cosell check raw` (Great Expectations) on every load the run ledger has not
+5. `raw_gate` — `cosell check raw` (Great Expectations) on every load the run ledger has not
    seen pass it. A failed `fail` expectation fails the task at once (no retry: the data will
    not change by waiting), nothing downstream runs, and the loads stay pending.
-7. `dbt_build` — one `dbt build` process, the same as `cosell build` (unit tests left out).
+6. `dbt_build` — one `dbt build` process, the same as `cosell build` (unit tests left out).
    Its log shows each model and test as dbt starts and finishes it, then a line per model;
    failing tests fail the task at once with a message naming them and their first rows.
    A retry never starts a second dbt while one still runs on the warehouse (docs/scheduling.md).
-8. `marts_gate` — `cosell check marts` for the built loads.
-9. `draft_payouts` — the DRAFT payout files of the last complete month by the warehouse
+7. `marts_gate` — `cosell check marts` for the built loads.
+8. `draft_payouts` — the DRAFT payout files of the last complete month by the warehouse
    as_of_date into `<COSELL_HOME>/payouts/<YYYY-MM>/` (an adjustment set if finance approved
    it), and the lines into `payouts.lines`, before publish.
-10. `publish` — atomic copy of the marts and the payout tables for BI; on success it emits the
+9. `publish` — atomic copy of the marts and the payout tables for BI; on success it emits the
    Asset `cosell_published_warehouse`.
-11. `report` — the program report (one self-contained HTML page of charts) from the published
+10. `report` — the program report (one self-contained HTML page of charts) from the published
    copy, the night's payout lines included; it reads only the published file, so it needs no
    warehouse slot.
-12. `dbt_docs` — `dbt docs generate --static` into `<COSELL_HOME>/reports/dbt_docs/index.html`;
+11. `dbt_docs` — `dbt docs generate --static` into `<COSELL_HOME>/reports/dbt_docs/index.html`;
    the loads are then recorded as published in the ledger.
 
 Every task that opens the DuckDB warehouse runs in the one-slot pool `cosell_warehouse`
 (DuckDB: one writer per file); the DAG also runs one task and one run at a time. Failures are
 retried twice with exponential backoff, and each final failure leaves one line in the task log
 and in `<COSELL_HOME>/reports/failures/`. Rerunning a date changes nothing: landing skips
-files already landed, and the build and publish are deterministic.
+files already landed, and the build, payouts and publish are deterministic.
 """
 
 from __future__ import annotations
@@ -79,7 +76,7 @@ DEFAULT_ARGS = {
 
 @dag(
     dag_id="cosell_nightly",
-    description="Land the day's extracts, gate, dbt build, gate, publish the marts",
+    description="Land the day's extracts, gate, dbt build, gate, draft payouts, publish the marts",
     schedule=CronTriggerTimetable("0 2 * * *", timezone="UTC"),
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,

@@ -103,6 +103,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
             "DBT_VERSION_CHECK": "False",
             "DO_NOT_TRACK": "1",
+            "PYTHONUNBUFFERED": "1",  # dbt's lines reach the caller (a task log) as dbt prints them
         }
     )
     return env
