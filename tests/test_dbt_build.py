@@ -25,6 +25,16 @@ def test_missing_warehouse_is_a_one_line_error(tmp_path):
         build(settings)
 
 
+def test_a_second_dbt_on_the_warehouse_fails_at_once_while_one_holds_the_lock(tmp_path):
+    settings = fixture_settings(tmp_path / "home")
+    settings.warehouse.parent.mkdir(parents=True)
+    settings.warehouse.touch()
+    with _dbt_lock(settings):
+        with pytest.raises(CosellError, match=rf"still running on the warehouse \(pid {os.getpid()} since .*not starting a second"):
+            build(settings)
+    assert not (settings.home / "dbt" / "logs" / "dbt.log").exists()  # no dbt was started
+
+
 def test_failure_message_names_failing_tests_and_models():
     results = [
         {"unique_id": "model.cosell.fct_cosell_deals", "status": "success"},
