@@ -105,8 +105,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out")
     args = parser.parse_args()
 
-    from cosell.airflow_demo import NIGHTLY_DAG, airflow_environment, prepare_airflow, run_dag
     from cosell.config import Settings
+    from cosell.orchestration.airflow_demo import (
+        NIGHTLY_DAG,
+        airflow_environment,
+        prepare_airflow,
+        run_dag,
+    )
 
     root = (args.out / f"dag_{args.deals}").resolve()
     shutil.rmtree(root, ignore_errors=True)
@@ -114,11 +119,11 @@ def main() -> None:
     env = dict(os.environ, COSELL_HOME=str(base))
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
           f"{args.deals} deals over {args.days} business dates")
-    run("generate", f"from cosell.generate import generate\nsummary = generate(Path({str(generated)!r}), "
+    run("generate", f"from cosell.synthetic.generate import generate\nsummary = generate(Path({str(generated)!r}), "
         f"deals={args.deals}, partners={max(50, args.deals // 500)}, days={args.days})", env)
     last = max(dt.date.fromisoformat(p.name) for p in generated.glob("*/*") if p.is_dir())
     link_dates(generated, inbox, lambda d: d < last)
-    nightly = f"from cosell.nightly import run_nightly\nsummary = run_nightly(Path({str(inbox)!r}), settings)"
+    nightly = f"from cosell.orchestration.nightly import run_nightly\nsummary = run_nightly(Path({str(inbox)!r}), settings)"
     run("first night (cosell run)", nightly, env)
     link_dates(generated, inbox, lambda d: d == last)
 

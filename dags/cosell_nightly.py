@@ -23,7 +23,7 @@ The scheduled form of `cosell run` (SPEC section 2), one run per **business date
    (a rerun of a date with nothing new).
 
 Then one task per part of the nightly steps that `cosell run` runs, in the same order (the
-chain is built from `cosell.nightly.STEPS`; each runs for the loads the run ledger has
+chain is built from `cosell.orchestration.nightly.STEPS`; each runs for the loads the run ledger has
 pending, and the last part of a step records it):
 
 5. `raw_gate` — `cosell check raw` (Great Expectations) on every load the run ledger has not
@@ -59,8 +59,8 @@ import os
 
 from airflow.sdk import Asset, CronTriggerTimetable, Param, chain, dag, task
 
-from cosell import airflow_tasks as tasks
-from cosell.nightly import parts
+from cosell.orchestration import airflow_tasks as tasks
+from cosell.orchestration.nightly import parts
 
 PUBLISHED = Asset(name=tasks.PUBLISHED_ASSET_NAME, uri=tasks.PUBLISHED_ASSET_URI)
 

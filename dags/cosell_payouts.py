@@ -26,7 +26,7 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, task
 
-from cosell import airflow_tasks as tasks
+from cosell.orchestration import airflow_tasks as tasks
 
 DEFAULT_ARGS = {
     "owner": "finance-engineering",

@@ -1,7 +1,7 @@
 """Airflow DAGs: the DAG integrity test, and the nightly and payout DAGs run end to end with dag.test().
 
 Airflow reads AIRFLOW_HOME when it is first imported, so every Airflow step runs in a subprocess
-whose AIRFLOW_HOME lies under tmp_path (cosell.airflow_demo.airflow_environment): the tests never
+whose AIRFLOW_HOME lies under tmp_path (cosell.orchestration.airflow_demo.airflow_environment): the tests never
 touch ~/airflow, and this process never imports Airflow.
 """
 
@@ -20,7 +20,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cosell.airflow_demo import (
+from cosell.config import Settings
+from cosell.orchestration.airflow_demo import (
     DAGS_DIR,
     NIGHTLY_DAG,
     PAYOUTS_DAG,
@@ -28,9 +29,12 @@ from cosell.airflow_demo import (
     prepare_airflow,
     run_dag,
 )
-from cosell.airflow_tasks import PUBLISHED_ASSET_NAME, business_date_for, missing_feeds
-from cosell.config import Settings
-from cosell.nightly import last_complete_period, parts
+from cosell.orchestration.airflow_tasks import (
+    PUBLISHED_ASSET_NAME,
+    business_date_for,
+    missing_feeds,
+)
+from cosell.orchestration.nightly import last_complete_period, parts
 
 # Tiny inbox: dbt build time is per model, not per row, so rows cost little and dates cost files.
 SAMPLE = {"seed": 11, "start": dt.date(2026, 1, 1), "days": 35, "partners": 12, "deals": 90}
@@ -154,7 +158,7 @@ def _runs_in_order(downstream: dict[str, list[str]], order: list[str]) -> bool:
 
 def test_the_nightly_chain_is_the_steps_cosell_run_runs(integrity):
     nightly = integrity["dags"][NIGHTLY_DAG]
-    # cosell.nightly.STEPS declares the parts once: a part added to it, or a task added to the
+    # cosell.orchestration.nightly.STEPS declares the parts once: a part added to it, or a task added to the
     # DAG by hand, breaks this equality.
     declared = [part.task_id for _step, _number, part in parts()]
     order = ["business_date", "wait_for_extracts", "land", "pending_work", *declared]
@@ -171,7 +175,7 @@ def test_nightly_builds_the_marts_in_one_dbt_task(integrity):
 
 
 def test_the_payout_dag_runs_by_hand_only(integrity):
-    # the nightly drafts the last complete month before it publishes (cosell.nightly.STEPS)
+    # the nightly drafts the last complete month before it publishes (cosell.orchestration.nightly.STEPS)
     assert integrity["dags"][PAYOUTS_DAG]["timetable"] == "NullTimetable"
 
 
@@ -208,7 +212,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory):
-    from cosell.generate import generate
+    from cosell.synthetic.generate import generate
 
     root = tmp_path_factory.mktemp("e2e")
     settings = _settings(root / "cosell")
@@ -371,7 +375,7 @@ def test_rerunning_a_date_changes_no_table_and_no_payout_file(e2e):
 @pytest.mark.slow
 def test_a_failing_gate_stops_before_publish_and_payouts(e2e, tmp_path):
     from cosell.contract import FEEDS
-    from cosell.generate import generate
+    from cosell.synthetic.generate import generate
 
     settings = _settings(tmp_path / "cosell")
     inbox = tmp_path / "inbox"
@@ -400,10 +404,11 @@ def test_a_failing_gate_stops_before_publish_and_payouts(e2e, tmp_path):
 
 @pytest.mark.slow
 def test_a_failing_dbt_test_fails_the_build_task_naming_the_test_and_its_rows(e2e, tmp_path):
-    from cosell.generate import generate
-    from cosell.landing import land
-    from cosell.nightly import record
     from extracts import csv_text, row, write
+
+    from cosell.landing.load import land
+    from cosell.orchestration.nightly import record
+    from cosell.synthetic.generate import generate
 
     settings = _settings(tmp_path / "cosell")
     inbox = tmp_path / "inbox"
@@ -450,7 +455,7 @@ def _asset_events(env: dict[str, str], run_id: str) -> int:
 
 @pytest.mark.slow
 def test_the_sensor_times_out_naming_the_missing_feeds(e2e, tmp_path):
-    from cosell.generate import generate
+    from cosell.synthetic.generate import generate
 
     settings = _settings(tmp_path / "cosell")
     inbox = tmp_path / "inbox"

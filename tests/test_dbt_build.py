@@ -11,12 +11,19 @@ import time
 from pathlib import Path
 
 import pytest
+from test_dbt_marts import LOAD_1, deal, fixture_settings, land_load, partner
 
-from cosell.build import (
-    BuildSummary, DataTestsFailed, _dbt_lock, _failure_message, build, dbt_env, dbt_paths, model_lines,
+from cosell.build.dbt import (
+    BuildSummary,
+    DataTestsFailed,
+    _dbt_lock,
+    _failure_message,
+    build,
+    dbt_env,
+    dbt_paths,
+    model_lines,
 )
 from cosell.errors import CosellError
-from test_dbt_marts import LOAD_1, deal, fixture_settings, land_load, partner
 
 
 def test_missing_warehouse_is_a_one_line_error(tmp_path):
@@ -129,7 +136,7 @@ def test_a_build_never_starts_while_the_dbt_of_a_killed_build_still_runs(tmp_pat
     land_load(settings, 1, LOAD_1)
     env = {**dbt_env(settings), "PYTHONPATH": os.pathsep.join(sys.path)}
     first = subprocess.Popen(
-        [sys.executable, "-c", "from cosell.build import build; from cosell.config import Settings; build(Settings.from_env())"],
+        [sys.executable, "-c", "from cosell.build.dbt import build; from cosell.config import Settings; build(Settings.from_env())"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     orphan = None

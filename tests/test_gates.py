@@ -18,8 +18,8 @@ import pytest
 from cosell.config import Settings
 from cosell.contract import FEEDS
 from cosell.errors import CosellError
-from cosell.gates import GateFailed, check, load_suites
-from cosell.raw_schema import create_raw_schema
+from cosell.gates.runner import GateFailed, check, load_suites
+from cosell.landing.raw_schema import create_raw_schema
 
 T = dt.datetime
 D = dt.date
@@ -544,7 +544,7 @@ def test_missing_mart_column_fails_its_expectation(gate_settings):
 
 
 def test_large_batch_is_validated_chunk_by_chunk(gate_settings, monkeypatch):
-    import cosell.gates as gates
+    import cosell.gates.runner as gates
 
     monkeypatch.setattr(gates, "CHUNK_ROWS", 2048)
     build_warehouse(

@@ -7,7 +7,7 @@ inside DuckDB and only small frames of offending rows reach pandas and Great Exp
 Views (all TEMP, nothing is written to the warehouse):
 
 - gate_batch(load_id): the loads of the nightly batch, one row each: every load the run
-  ledger (cosell.ledger) does not record as passed by the raw gate; when none is pending (or
+  ledger (cosell.orchestration.ledger) does not record as passed by the raw gate; when none is pending (or
   the warehouse has no ledger), the greatest load id seen in raw.load_audit or in any raw
   feed table. No row when nothing was ever landed.
 - batch_<feed>: the rows of raw.<feed> landed by those loads.
@@ -29,7 +29,7 @@ from __future__ import annotations
 import duckdb
 
 from cosell.contract import FEEDS
-from cosell.ledger import RAW_PENDING_SQL, has_ledger
+from cosell.orchestration.ledger import RAW_PENDING_SQL, has_ledger
 
 
 def _order(feed_name: str, latest: bool) -> str:

@@ -1,6 +1,6 @@
 """`cosell run`: the nightly run — land, raw gate, dbt build, marts gate, payout draft, publish, report, dbt docs — for the loads the run ledger has pending.
 
-Each step runs for the loads waiting for it (cosell.ledger) and is recorded in the ledger
+Each step runs for the loads waiting for it (cosell.orchestration.ledger) and is recorded in the ledger
 when it succeeded; the run stops at the first failure, leaving that step's loads pending for
 the next run. With no new file in the inbox and nothing pending the run opens the warehouse
 read-only, runs no step and says so in one line.
@@ -23,7 +23,7 @@ from cosell.faults import crash_point
 
 def _gate(stage: str) -> Callable:
     def run(settings: Settings):
-        from cosell.gates import check
+        from cosell.gates.runner import check
 
         return check(stage, settings)
 
@@ -31,32 +31,32 @@ def _gate(stage: str) -> Callable:
 
 
 def _build(settings: Settings):
-    from cosell.build import build
+    from cosell.build.dbt import build
 
     return build(settings)
 
 
 def _payouts(settings: Settings):
+    from cosell.landing.raw_schema import as_of_date
     from cosell.payouts.lifecycle import run_period
-    from cosell.raw_schema import as_of_date
 
     return run_period(last_complete_period(_read(settings, as_of_date)), payouts_dir(settings), settings)
 
 
 def _publish(settings: Settings):
-    from cosell.publish import publish
+    from cosell.publish.copy import publish
 
     return publish(settings)
 
 
 def _report(settings: Settings):
-    from cosell.report import write_report
+    from cosell.publish.report import write_report
 
     return write_report(settings)
 
 
 def _docs(settings: Settings):
-    from cosell.build import docs
+    from cosell.build.dbt import docs
 
     return docs(settings)
 
@@ -146,7 +146,7 @@ def _read(settings: Settings, work: Callable):
 
 def pending(settings: Settings, step: str) -> list[int]:
     """Loads waiting for `step` (read-only; none when the warehouse does not exist yet)."""
-    from cosell import ledger
+    from cosell.orchestration import ledger
 
     if not settings.warehouse.exists():
         return []
@@ -155,8 +155,8 @@ def pending(settings: Settings, step: str) -> list[int]:
 
 def record(settings: Settings, step: str, load_ids: list[int]) -> None:
     """Record in the ledger that `step` succeeded for these loads."""
-    from cosell import ledger
     from cosell.db import connect
+    from cosell.orchestration import ledger
 
     if not load_ids:
         return
@@ -199,9 +199,9 @@ def advance(step: str, settings: Settings) -> list[str]:
 
 def idle_as_of(inbox: Path, settings: Settings, until: dt.date | None = None) -> tuple[bool, dt.date | None]:
     """(True, as_of_date) when no inbox file is new to landing (up to `until`) and no load is pending."""
-    from cosell import delivery, ledger
-    from cosell.inbox import scan
-    from cosell.raw_schema import as_of_date
+    from cosell.landing.inbox import scan
+    from cosell.landing.raw_schema import as_of_date
+    from cosell.orchestration import delivery, ledger
 
     if not settings.warehouse.exists():
         return False, None
@@ -219,7 +219,7 @@ def idle_as_of(inbox: Path, settings: Settings, until: dt.date | None = None) ->
 
 def run_nightly(inbox: Path, settings: Settings, until: dt.date | None = None) -> NightlySummary:
     """Land (up to `until`), then every step for what is pending; a failed gate stops before publish."""
-    from cosell.landing import land
+    from cosell.landing.load import land
 
     if not Path(inbox).is_dir():
         raise CosellError(f"inbox {inbox} is not a folder")

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 
 from cosell.db import insert_rows
-from cosell.inbox import InboxFile
+from cosell.landing.inbox import InboxFile
 
 STEPS = ("landed", "raw_gate", "built", "marts_gate", "published")
 

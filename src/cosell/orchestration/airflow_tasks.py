@@ -124,7 +124,8 @@ def _sensor_base():
 
 def expected_feeds(business_date: str, missing_ok: Any = None, current: Settings | None = None) -> list[str]:
     """Feeds the delivery calendar (COSELL_DELIVERY_CALENDAR) expects on the date, less those forced as missing."""
-    from cosell.delivery import expected_feeds as expected, load_calendar
+    from cosell.orchestration.delivery import expected_feeds as expected
+    from cosell.orchestration.delivery import load_calendar
 
     current = current or settings()
     if isinstance(missing_ok, str):
@@ -229,7 +230,7 @@ def _fail(error: Exception) -> Exception:
 
 def land_extracts(business_date: str) -> dict[str, Any]:
     """`cosell land --until business_date` on the inbox: new files of that date and earlier (idempotent by sha256)."""
-    from cosell.landing import land
+    from cosell.landing.load import land
 
     current = settings()
     summary = land(inbox_dir(current), current, until=dt.date.fromisoformat(business_date))
@@ -244,7 +245,7 @@ def land_extracts(business_date: str) -> dict[str, Any]:
 
 def has_pending_work() -> bool:
     """Whether any load waits for a step after landing (the run ledger); False: the night is idle."""
-    from cosell.nightly import STEPS, pending
+    from cosell.orchestration.nightly import STEPS, pending
 
     current = settings()
     waiting = {step: pending(current, step) for step in STEPS}
@@ -253,20 +254,23 @@ def has_pending_work() -> bool:
 
 
 def run_part(task_id: str) -> str:
-    """The nightly DAG's task `task_id`: that part of a nightly step (cosell.nightly.STEPS), as `cosell run` runs it.
+    """The nightly DAG's task `task_id`: that part of a nightly step (cosell.orchestration.nightly.STEPS), as `cosell run` runs it.
 
     It runs for the loads the run ledger has pending; the step's last part records them. A
     failed gate or failing dbt tests fail the task without retry (the data will not change by
     waiting); any other failure is retried.
     """
-    from cosell.nightly import StepFailed, parts, run_part as run
+    from cosell.orchestration.nightly import StepFailed, parts
+    from cosell.orchestration.nightly import run_part as run
 
     step, number, part = next(found for found in parts() if found[2].task_id == task_id)
     try:
         text = run(step, number, settings())
     except StepFailed as error:
-        from cosell.build import DataTestsFailed
-        from cosell.gates import GateFailed  # imported on failure only: Great Expectations is slow to import
+        from cosell.build.dbt import DataTestsFailed
+        from cosell.gates.runner import (
+            GateFailed,  # imported on failure only: Great Expectations is slow to import
+        )
 
         if isinstance(error.error, (GateFailed, DataTestsFailed)):
             raise _fail(error.error) from None
@@ -280,7 +284,7 @@ def warehouse_as_of() -> dt.date:
     """The warehouse as_of_date (latest business date landed), read-only."""
     from cosell.db import connect
     from cosell.errors import CosellError
-    from cosell.raw_schema import as_of_date
+    from cosell.landing.raw_schema import as_of_date
 
     con = connect(settings(), read_only=True)
     try:
@@ -305,7 +309,7 @@ def payout_period(param: Any) -> str:
         as_of = warehouse_as_of()
     except CosellError as error:
         raise _fail(error) from None
-    from cosell.nightly import last_complete_period
+    from cosell.orchestration.nightly import last_complete_period
 
     period = last_complete_period(as_of)
     log.info("warehouse as_of_date %s: last complete month %s", as_of, period)
@@ -314,7 +318,7 @@ def payout_period(param: Any) -> str:
 
 def run_payouts(period: str) -> dict[str, Any]:
     """`cosell payouts run --period P --out <COSELL_HOME>/payouts`: DRAFT files (approval is a human step)."""
-    from cosell.nightly import payouts_dir
+    from cosell.orchestration.nightly import payouts_dir
     from cosell.payouts.lifecycle import run_period
 
     current = settings()
