@@ -1,5 +1,5 @@
 """
-### cosell_nightly — land, gate, build, gate, publish one business date
+### cosell_nightly — land, gate, build, gate, payouts, publish one business date
 
 The scheduled form of `cosell run` (SPEC section 2), one run per **business date**:
 
@@ -19,28 +19,37 @@ The scheduled form of `cosell run` (SPEC section 2), one run per **business date
 3. `land` — `cosell land --until <business_date>`: new files of that date and earlier only
    (idempotent by sha256; a backfill of an old date never lands a later one); the inbox is
    never changed.
-4. `raw_gate` — `cosell check raw` (Great Expectations) on every load the run ledger has not
+4. `pending_work` — skips everything after it when no load waits for a step after landing
+   (a rerun of a date with nothing new).
+
+Then one task per part of the nightly steps that `cosell run` runs, in the same order (the
+chain is built from `cosell.orchestration.nightly.STEPS`; each runs for the loads the run ledger has
+pending, and the last part of a step records it):
+
+5. `raw_gate` — `cosell check raw` (Great Expectations) on every load the run ledger has not
    seen pass it. A failed `fail` expectation fails the task at once (no retry: the data will
    not change by waiting), nothing downstream runs, and the loads stay pending.
-5. `pending_work` — skips everything after it when no load waits for build, marts gate or
-   publish (a rerun of a date with nothing new).
-6. `dbt_build` — the dbt project through astronomer-cosmos: one `dbt build` task per model
-   (the model, then its own tests; a failing test fails that task and stops its dependants);
-   tests spanning several models run as their own tasks after all their parents;
-   `record_build` then records the loads as built in the ledger.
+6. `dbt_build` — one `dbt build` process, the same as `cosell build` (unit tests left out).
+   Its log shows each model and test as dbt starts and finishes it, then a line per model;
+   failing tests fail the task at once with a message naming them and their first rows.
+   A retry never starts a second dbt while one still runs on the warehouse (docs/scheduling.md).
 7. `marts_gate` — `cosell check marts` for the built loads.
-8. `publish` — atomic copy of the marts for BI; on success it emits the Asset
-   `cosell_published_warehouse`, which schedules `cosell_payouts`.
-9. `report` — the program report (one self-contained HTML page of charts) from the published
-   copy; it reads only the published file, so it needs no warehouse slot.
-10. `dbt_docs` — `dbt docs generate --static` into `<COSELL_HOME>/reports/dbt_docs/index.html`;
-   `record_published` then records the loads as published in the ledger.
+8. `draft_payouts` — the DRAFT payout files of the last complete month by the warehouse
+   as_of_date into `<COSELL_HOME>/payouts/<YYYY-MM>/` (an adjustment set if finance approved
+   it), and the lines into `payouts.lines`, before publish.
+9. `publish` — atomic copy of the marts and the payout tables for BI; on success it emits the
+   Asset `cosell_published_warehouse`.
+10. `report` — the program report (one self-contained HTML page of charts) from the published
+   copy, the night's payout lines included; it reads only the published file, so it needs no
+   warehouse slot.
+11. `dbt_docs` — `dbt docs generate --static` into `<COSELL_HOME>/reports/dbt_docs/index.html`;
+   the loads are then recorded as published in the ledger.
 
 Every task that opens the DuckDB warehouse runs in the one-slot pool `cosell_warehouse`
 (DuckDB: one writer per file); the DAG also runs one task and one run at a time. Failures are
 retried twice with exponential backoff, and each final failure leaves one line in the task log
 and in `<COSELL_HOME>/reports/failures/`. Rerunning a date changes nothing: landing skips
-files already landed, and the build and publish are deterministic.
+files already landed, and the build, payouts and publish are deterministic.
 """
 
 from __future__ import annotations
@@ -49,24 +58,9 @@ import datetime as dt
 import os
 
 from airflow.sdk import Asset, CronTriggerTimetable, Param, chain, dag, task
-from cosmos import (
-    DbtTaskGroup,
-    ExecutionConfig,
-    ProfileConfig,
-    ProjectConfig,
-    RenderConfig,
-)
-from cosmos.constants import (
-    ExecutionMode,
-    InvocationMode,
-    LoadMode,
-    TestBehavior,
-    TestIndirectSelection,
-)
 
-from cosell.build.dbt import NIGHTLY_DBT_FLAGS
-from cosell.config import DBT_PROJECT_DIR
 from cosell.orchestration import airflow_tasks as tasks
+from cosell.orchestration.nightly import parts
 
 PUBLISHED = Asset(name=tasks.PUBLISHED_ASSET_NAME, uri=tasks.PUBLISHED_ASSET_URI)
 
@@ -79,14 +73,10 @@ DEFAULT_ARGS = {
     "on_failure_callback": tasks.record_failure,
 }
 
-# Cosmos renders the dbt graph from dbt/target/manifest.json (`tasks.prepare_dbt_manifest()`),
-# so parsing this file starts no dbt process; without a manifest it falls back to `dbt ls`.
-_HAS_MANIFEST = tasks.DBT_MANIFEST.exists()
-
 
 @dag(
     dag_id="cosell_nightly",
-    description="Land the day's extracts, gate, dbt build, gate, publish the marts",
+    description="Land the day's extracts, gate, dbt build, gate, draft payouts, publish the marts",
     schedule=CronTriggerTimetable("0 2 * * *", timezone="UTC"),
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
@@ -135,83 +125,18 @@ def cosell_nightly():
     def land(business_date: str) -> dict:
         return tasks.land_extracts(business_date)
 
-    @task(pool=tasks.WAREHOUSE_POOL)
-    def raw_gate() -> str:
-        return tasks.run_gate("raw")
-
     @task.short_circuit(pool=tasks.WAREHOUSE_POOL)
     def pending_work() -> bool:
         return tasks.has_pending_work()
 
-    @task(pool=tasks.WAREHOUSE_POOL)
-    def record_build() -> str:
-        return tasks.record_step("built")
+    steps = []
+    for _step, _number, part in parts():
+        options = {"pool": tasks.WAREHOUSE_POOL} if part.warehouse else {}
+        if part.task_id == "publish":
+            options["outlets"] = [PUBLISHED]
+        steps.append(task(task_id=part.task_id, **options)(tasks.run_part)(part.task_id))
 
-    @task(pool=tasks.WAREHOUSE_POOL)
-    def record_published() -> str:
-        return tasks.record_step("published")
-
-    project_config = ProjectConfig(
-        dbt_project_path=DBT_PROJECT_DIR,
-        manifest_path=tasks.DBT_MANIFEST if _HAS_MANIFEST else None,
-        install_dbt_deps=False,
-    )
-    if _HAS_MANIFEST:
-        # Read the manifest as a plain local file: through ObjectStoragePath the read goes via
-        # Airflow's lineage collector, which loads every plugin (about 1 s of the parse).
-        project_config.manifest_path = tasks.DBT_MANIFEST
-
-    dbt_build = DbtTaskGroup(
-        group_id="dbt_build",
-        project_config=project_config,
-        profile_config=ProfileConfig(
-            profile_name=tasks.DBT_PROFILE_NAME,
-            target_name=tasks.DBT_TARGET_NAME,
-            profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
-        ),
-        execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL,
-            invocation_mode=InvocationMode.SUBPROCESS,
-            dbt_executable_path=tasks.dbt_executable(),
-            test_indirect_selection=TestIndirectSelection.CAUTIOUS,
-        ),
-        render_config=RenderConfig(
-            load_method=LoadMode.DBT_MANIFEST if _HAS_MANIFEST else LoadMode.DBT_LS,
-            invocation_mode=InvocationMode.SUBPROCESS,
-            dbt_executable_path=tasks.dbt_executable(),
-            test_behavior=TestBehavior.BUILD,
-            should_detach_multiple_parents_tests=True,
-            emit_datasets=False,
-        ),
-        operator_args={
-            "pool": tasks.WAREHOUSE_POOL,
-            "append_env": True,
-            "env": tasks.dbt_env(),
-            "dbt_cmd_flags": list(NIGHTLY_DBT_FLAGS),
-        },
-        default_args=DEFAULT_ARGS,
-    )
-
-    @task(pool=tasks.WAREHOUSE_POOL)
-    def marts_gate() -> str:
-        return tasks.run_gate("marts")
-
-    @task(pool=tasks.WAREHOUSE_POOL, outlets=[PUBLISHED])
-    def publish() -> dict:
-        return tasks.publish_marts()
-
-    @task
-    def report() -> str:
-        return tasks.write_program_report()
-
-    @task(pool=tasks.WAREHOUSE_POOL)
-    def dbt_docs() -> str:
-        return tasks.write_dbt_docs()
-
-    chain(
-        wait, land(date), raw_gate(), pending_work(), dbt_build, record_build(), marts_gate(), publish(), report(),
-        dbt_docs(), record_published(),
-    )
+    chain(wait, land(date), pending_work(), *steps)
 
 
 cosell_nightly()

@@ -1,9 +1,11 @@
 """
-### cosell_payouts — the DRAFT payout files of the last complete month
+### cosell_payouts — the DRAFT payout files of a month, by hand
 
-The scheduled form of `cosell payouts run` (SPEC section 6). Runs when `cosell_nightly`
-publishes (the Asset `cosell_published_warehouse`) and, as a fallback, at 06:00 UTC on the
-1st of every month.
+`cosell payouts run` in Airflow (SPEC section 6), triggered by hand: to redo a period or
+draft an older one. The nightly run (`cosell_nightly`, task `draft_payouts`) drafts the last
+complete month itself every night before it publishes, so the published copy and the program
+report carry the same night's payout lines; this DAG has no schedule. Lines it writes reach
+the published copy with the next nightly publish.
 
 1. `payout_period` — the DAG param `period` (YYYY-MM) when given; otherwise the latest
    calendar month that ended on or before the warehouse **as_of_date** (the latest business
@@ -22,18 +24,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import (
-    Asset,
-    AssetOrTimeSchedule,
-    CronTriggerTimetable,
-    Param,
-    dag,
-    task,
-)
+from airflow.sdk import Param, dag, task
 
 from cosell.orchestration import airflow_tasks as tasks
-
-PUBLISHED = Asset(name=tasks.PUBLISHED_ASSET_NAME, uri=tasks.PUBLISHED_ASSET_URI)
 
 DEFAULT_ARGS = {
     "owner": "finance-engineering",
@@ -48,10 +41,7 @@ DEFAULT_ARGS = {
 @dag(
     dag_id="cosell_payouts",
     description="DRAFT payout files of the last complete month by the warehouse as_of_date",
-    schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("0 6 1 * *", timezone="UTC"),
-        assets=PUBLISHED,
-    ),
+    schedule=None,  # the nightly drafts the last complete month; this DAG is for a period by hand
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -31,10 +32,9 @@ from cosell.orchestration.airflow_demo import (
 from cosell.orchestration.airflow_tasks import (
     PUBLISHED_ASSET_NAME,
     business_date_for,
-    last_complete_period,
     missing_feeds,
-    prepare_dbt_manifest,
 )
+from cosell.orchestration.nightly import last_complete_period, parts
 
 # Tiny inbox: dbt build time is per model, not per row, so rows cost little and dates cost files.
 SAMPLE = {"seed": 11, "start": dt.date(2026, 1, 1), "days": 35, "partners": 12, "deals": 90}
@@ -102,6 +102,9 @@ INTEGRITY_SCRIPT = textwrap.dedent(
                 "operators": {t.task_id: type(t).__name__ for t in dag.tasks},
                 "doc_md": bool(dag.doc_md),
                 "tasks": sorted(t.task_id for t in dag.tasks),
+                "downstream": {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks},
+                "outlets": {t.task_id: [a.name for a in t.outlets] for t in dag.tasks},
+                "timetable": type(dag.timetable).__name__,
             }
             for dag_id, dag in bag.dags.items()
         },
@@ -116,7 +119,6 @@ def integrity(tmp_path_factory):
     home = tmp_path_factory.mktemp("integrity")
     settings = _settings(home / "cosell")
     env = airflow_environment(settings, home / "inbox", airflow_home=home / "airflow")
-    prepare_dbt_manifest(env)
     process = subprocess.run(
         [sys.executable, "-c", INTEGRITY_SCRIPT, str(DAGS_DIR)], env=env, capture_output=True, text=True, check=False
     )
@@ -145,20 +147,36 @@ def test_every_task_that_opens_the_warehouse_is_in_the_one_slot_pool(integrity):
     for task_id, pool in nightly["pools"].items():
         if task_id in ("business_date", "wait_for_extracts", "report"):  # they never open the warehouse
             continue
-        if nightly["operators"][task_id] == "EmptyOperator":  # Cosmos's stand-in for an ephemeral model
-            continue
         assert pool == "cosell_warehouse", task_id
     assert set(integrity["dags"][PAYOUTS_DAG]["pools"].values()) == {"cosell_warehouse"}
 
 
-def test_nightly_shows_each_dbt_model_and_its_tests_as_tasks(integrity):
-    tasks = integrity["dags"][NIGHTLY_DAG]["tasks"]
-    for step in ("business_date", "wait_for_extracts", "land", "raw_gate", "marts_gate", "publish", "report", "dbt_docs"):
-        assert step in tasks
-    # TestBehavior.BUILD: one `dbt build` task per model runs the model and then its own tests;
-    # tests that span several models run as their own tasks after all their parents.
-    assert "dbt_build.fct_cosell_deals_model_build" in tasks
-    assert "dbt_build.assert_coverage_counts_every_deal_test" in tasks
+def _runs_in_order(downstream: dict[str, list[str]], order: list[str]) -> bool:
+    """Whether the DAG's tasks are exactly `order` and each is directly upstream of the next (one order only)."""
+    return sorted(downstream) == sorted(order) and all(b in downstream[a] for a, b in zip(order, order[1:]))
+
+
+def test_the_nightly_chain_is_the_steps_cosell_run_runs(integrity):
+    nightly = integrity["dags"][NIGHTLY_DAG]
+    # cosell.orchestration.nightly.STEPS declares the parts once: a part added to it, or a task added to the
+    # DAG by hand, breaks this equality.
+    declared = [part.task_id for _step, _number, part in parts()]
+    order = ["business_date", "wait_for_extracts", "land", "pending_work", *declared]
+    assert _runs_in_order(nightly["downstream"], order), nightly["downstream"]
+    assert declared.index("draft_payouts") < declared.index("publish") < declared.index("report")
+    assert nightly["outlets"]["publish"] == [PUBLISHED_ASSET_NAME]
+
+
+def test_nightly_builds_the_marts_in_one_dbt_task(integrity):
+    nightly = integrity["dags"][NIGHTLY_DAG]
+    assert [t for t in nightly["tasks"] if "dbt" in t] == ["dbt_build", "dbt_docs"]
+    assert nightly["pools"]["dbt_build"] == "cosell_warehouse"
+    assert not any("Dbt" in operator for operator in nightly["operators"].values())  # no Cosmos task left
+
+
+def test_the_payout_dag_runs_by_hand_only(integrity):
+    # the nightly drafts the last complete month before it publishes (cosell.orchestration.nightly.STEPS)
+    assert integrity["dags"][PAYOUTS_DAG]["timetable"] == "NullTimetable"
 
 
 def test_dag_files_parse_in_under_a_second(integrity):
@@ -206,23 +224,26 @@ def e2e(tmp_path_factory):
 
     progress: list[str] = []
     first = run_dag(env, NIGHTLY_DAG, logical_date=two_am, progress=progress.append)  # business date from the logical date
+    first_log = (Path(env["AIRFLOW_HOME"]) / "logs" / f"dag_test_{NIGHTLY_DAG}.log").read_text(encoding="utf-8")
     after_first = _snapshot(settings.warehouse) if settings.warehouse.exists() else {}
-    payouts = run_dag(env, PAYOUTS_DAG)  # no logical date, as when the Asset triggers it
-    payout_files = _files(settings.home / "payouts" / PERIOD) if (settings.home / "payouts" / PERIOD).is_dir() else {}
+    folder = settings.home / "payouts" / PERIOD
+    payout_files = _files(folder) if folder.is_dir() else {}  # drafted by the nightly, before publish
+    payouts = run_dag(env, PAYOUTS_DAG)  # by hand, no period: the last complete month by as_of_date
+    payout_files_again = _files(folder) if folder.is_dir() else {}
     second = run_dag(env, NIGHTLY_DAG, business_date=BUSINESS_DATE, logical_date=two_am + dt.timedelta(minutes=5))
     after_second = _snapshot(settings.warehouse)
-    payouts_again = run_dag(env, PAYOUTS_DAG, period=PERIOD)
     return {
         "root": root,
         "env": env,
         "settings": settings,
         "first": first,
+        "first_log": first_log,
         "second": second,
         "payouts": payouts,
-        "payouts_again": payouts_again,
         "after_first": after_first,
         "after_second": after_second,
         "payout_files": payout_files,
+        "payout_files_again": payout_files_again,
         "progress": progress,
     }
 
@@ -242,7 +263,10 @@ def test_nightly_dag_runs_every_task_and_builds_the_marts(e2e):
     first = e2e["first"]
     assert first.state == "success", {t: s for t, s in first.tasks.items() if s != "success"}
     assert set(first.tasks.values()) == {"success"}
-    assert any(t.startswith("dbt_build.") and t.endswith("_model_build") for t in first.tasks)
+    # one dbt process; its log names each model as dbt builds it, then a line per model with its tests
+    assert re.search(r"START sql \w+ model marts\.fct_cosell_deals", e2e["first_log"])
+    assert re.search(r"OK created sql \w+ model marts\.fct_cosell_deals", e2e["first_log"])
+    assert "model fct_cosell_deals: success in" in e2e["first_log"]
     snapshot = e2e["after_first"]
     settings = e2e["settings"]
     con = duckdb.connect(str(settings.warehouse), read_only=True)
@@ -269,6 +293,24 @@ def test_nightly_dag_runs_every_task_and_builds_the_marts(e2e):
     report = (settings.reports_dir / "program_report.html").read_text(encoding="utf-8")
     assert f"Data as of <strong>{BUSINESS_DATE}</strong>" in report
     assert "fct_cosell_deals" in (settings.reports_dir / "dbt_docs" / "index.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_the_report_the_nightly_writes_shows_that_nights_payout_lines(e2e):
+    settings = e2e["settings"]
+    manifest = json.loads((settings.home / "payouts" / PERIOD / "manifest.json").read_text())
+    assert manifest["as_of_date"] == BUSINESS_DATE  # drafted by the first nightly run, before its publish
+    published = duckdb.connect(str(settings.published), read_only=True)
+    try:
+        lines, total = published.execute(
+            "select count(*), sum(amount_usd) from payouts.lines where period = ?", [PERIOD]).fetchone()
+    finally:
+        published.close()
+    assert lines == manifest["files"]["payout_lines.csv"]["rows"] > 0
+    assert Decimal(str(total)) == Decimal(manifest["total_usd"])
+    report = (settings.reports_dir / "program_report.html").read_text(encoding="utf-8")
+    assert "no payout period computed yet" not in report
+    assert f"{PERIOD} (draft)" in report
 
 
 PAYOUT_TOTAL_SQL = """
@@ -326,9 +368,8 @@ def test_payout_dag_drafts_the_last_complete_month_with_the_total_of_the_marts(e
 def test_rerunning_a_date_changes_no_table_and_no_payout_file(e2e):
     assert e2e["second"].state == "success", {t: s for t, s in e2e["second"].tasks.items() if s != "success"}
     assert e2e["after_second"] == e2e["after_first"]
-    assert e2e["payouts_again"].state == "success"
-    folder = e2e["settings"].home / "payouts" / PERIOD
-    assert _files(folder) == e2e["payout_files"]
+    # the payout DAG by hand on the same data rewrites the nightly's draft byte for byte
+    assert e2e["payout_files"] and e2e["payout_files_again"] == e2e["payout_files"]
 
 
 @pytest.mark.slow
@@ -351,13 +392,50 @@ def test_a_failing_gate_stops_before_publish_and_payouts(e2e, tmp_path):
     assert run.tasks["land"] == "success"
     assert run.tasks["raw_gate"] == "failed"
     assert run.tasks["publish"] in ("upstream_failed", "skipped")
-    assert not any(s == "success" for t, s in run.tasks.items() if t.startswith("dbt_build."))
+    assert run.tasks["dbt_build"] in ("upstream_failed", "skipped")
     assert not settings.published.exists()
     records = list((settings.reports_dir / "failures").glob("*cosell_nightly__raw_gate.txt"))
     assert len(records) == 1
     record = records[0].read_text().strip()
     assert "\n" not in record and "raw_gate" in record and "no_quarantined_file" in record
     # No asset event, so the payout DAG is not triggered by this run.
+    assert _asset_events(env, run.run_id) == 0
+
+
+@pytest.mark.slow
+def test_a_failing_dbt_test_fails_the_build_task_naming_the_test_and_its_rows(e2e, tmp_path):
+    from extracts import csv_text, row, write
+
+    from cosell.landing.load import land
+    from cosell.orchestration.nightly import record
+    from cosell.synthetic.generate import generate
+
+    settings = _settings(tmp_path / "cosell")
+    inbox = tmp_path / "inbox"
+    generate(inbox, **{**SAMPLE, "days": 5})
+    date = (SAMPLE["start"] + dt.timedelta(days=4)).isoformat()
+    # A deal of a partner that was never delivered: it lands (each row is valid) and the batch
+    # is accepted by hand (docs/scheduling.md), so dbt's relationships test is what stops it.
+    stamp = f"{date}T10:00:00Z"
+    write(inbox, "deals", date, "ghost.csv", csv_text([row(
+        "deals", deal_id="D_GHOST", partner_id="P_GHOST", registered_at=stamp, updated_at=stamp)]))
+    load_id = land(inbox, settings).load_id
+    record(settings, "raw_gate", [load_id])
+    env = airflow_environment(settings, inbox, airflow_home=e2e["root"] / "airflow")  # metadata DB already migrated
+
+    run = run_dag(env, NIGHTLY_DAG, business_date=date, logical_date=dt.datetime(2026, 3, 3, 2, tzinfo=dt.UTC))
+
+    assert run.state == "failed"
+    assert run.tasks["raw_gate"] == "success"  # nothing pending it
+    assert run.tasks["dbt_build"] == "failed"
+    assert run.tasks["marts_gate"] == "upstream_failed" and run.tasks["publish"] == "upstream_failed"
+    records = list((settings.reports_dir / "failures").glob("*cosell_nightly__dbt_build.txt"))
+    assert len(records) == 1  # failed at once: a failing test is not retried
+    record_text = records[0].read_text().strip()
+    assert "try 1" in record_text and "AirflowFailException" in record_text
+    assert "dbt build failed: test relationships_fct_cosell_deals_partner_id" in record_text
+    assert "from_field=P_GHOST" in record_text
+    assert not settings.published.exists()
     assert _asset_events(env, run.run_id) == 0
 
 
@@ -376,7 +454,7 @@ def _asset_events(env: dict[str, str], run_id: str) -> int:
 
 
 @pytest.mark.slow
-def test_the_sensor_times_out_naming_the_missing_feeds(tmp_path):
+def test_the_sensor_times_out_naming_the_missing_feeds(e2e, tmp_path):
     from cosell.synthetic.generate import generate
 
     settings = _settings(tmp_path / "cosell")
@@ -386,9 +464,8 @@ def test_the_sensor_times_out_naming_the_missing_feeds(tmp_path):
     for feed in ("partners", "fx_rates"):  # ...but two feeds' files for this date have not arrived
         for extract in (inbox / feed / date).iterdir():
             extract.unlink()
-    env = airflow_environment(settings, inbox, airflow_home=tmp_path / "airflow")
+    env = airflow_environment(settings, inbox, airflow_home=e2e["root"] / "airflow")  # metadata DB already migrated
     env.update({"COSELL_INBOX_TIMEOUT": "2", "COSELL_INBOX_POKE_INTERVAL": "1"})
-    prepare_airflow(env)
 
     run = run_dag(env, NIGHTLY_DAG, business_date=date, logical_date=dt.datetime(2026, 3, 2, 2, tzinfo=dt.UTC))
 

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from test_dbt_marts import LOAD_1, deal, fixture_settings, land_load, partner
 
-from cosell.build.dbt import BuildSummary, _failure_message, build
+from cosell.build.dbt import (
+    BuildSummary,
+    DataTestsFailed,
+    _dbt_lock,
+    _failure_message,
+    build,
+    dbt_env,
+    dbt_paths,
+    model_lines,
+)
 from cosell.errors import CosellError
 
 
@@ -15,6 +30,16 @@ def test_missing_warehouse_is_a_one_line_error(tmp_path):
     settings = fixture_settings(tmp_path / "home")
     with pytest.raises(CosellError, match="does not exist: run `cosell land` first"):
         build(settings)
+
+
+def test_a_second_dbt_on_the_warehouse_fails_at_once_while_one_holds_the_lock(tmp_path):
+    settings = fixture_settings(tmp_path / "home")
+    settings.warehouse.parent.mkdir(parents=True)
+    settings.warehouse.touch()
+    with _dbt_lock(settings):
+        with pytest.raises(CosellError, match=rf"still running on the warehouse \(pid {os.getpid()} since .*not starting a second"):
+            build(settings)
+    assert not (settings.home / "dbt" / "logs" / "dbt.log").exists()  # no dbt was started
 
 
 def test_failure_message_names_failing_tests_and_models():
@@ -30,6 +55,27 @@ def test_failure_message_names_failing_tests_and_models():
         "test assert_every_deal_has_an_fx_rate failed (2 rows); unit test int_deals_enriched.test_eligibility failed; "
         "model mart_x error: Runtime Error: boom"
     )
+
+
+def test_model_lines_give_each_model_its_status_and_its_tests(tmp_path):
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"nodes": {
+        "test.cosell.not_null_fct_x_id.1": {"attached_node": "model.cosell.fct_x"},
+        "test.cosell.relationships_fct_x_partner_id.2": {"attached_node": "model.cosell.fct_x"},
+        "test.cosell.assert_y_covers_x.3": {"depends_on": {"nodes": ["model.cosell.mart_y", "model.cosell.fct_x"]}},
+    }}))
+    results = [
+        {"unique_id": "model.cosell.fct_x", "status": "success", "execution_time": 1.234},
+        {"unique_id": "test.cosell.not_null_fct_x_id.1", "status": "pass"},
+        {"unique_id": "test.cosell.relationships_fct_x_partner_id.2", "status": "fail", "failures": 1},
+        {"unique_id": "model.cosell.mart_y", "status": "skipped"},
+        {"unique_id": "test.cosell.assert_y_covers_x.3", "status": "skipped"},
+    ]
+    assert model_lines(results, manifest) == [
+        "model fct_x: success in 1.2s; tests 1 fail, 1 pass (relationships_fct_x_partner_id.2)",
+        "model mart_y: skipped in 0.0s; tests 1 skipped",
+    ]
+    assert model_lines(results[:1], tmp_path / "missing.json") == ["model fct_x: success in 1.2s"]
 
 
 def test_summary_describe():
@@ -60,6 +106,7 @@ def test_referential_break_and_missing_fx_fail_as_named_tests(tmp_path):
     with pytest.raises(CosellError) as caught:
         build(settings)
     message = str(caught.value)
+    assert isinstance(caught.value, DataTestsFailed)  # the data is at fault: the DAG does not retry it
     assert "\n" not in message and "Traceback" not in message
     assert message.startswith("dbt build failed: ")
     # Each failing test is named with the first rows its query returns.
@@ -72,3 +119,56 @@ def test_referential_break_and_missing_fx_fail_as_named_tests(tmp_path):
     # SPEC section 8.1: a baseline without an fx row fails like amount_usd (G2 and G4).
     assert "test assert_every_deal_has_a_baseline_fx_rate failed (2 rows" in message
     assert "assert_every_deal_has_a_baseline_fx_rate" in failed
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in text.split()]
+
+
+@pytest.mark.slow
+def test_a_build_never_starts_while_the_dbt_of_a_killed_build_still_runs(tmp_path):
+    """An Airflow try killed (kill -9) while its dbt runs on: the retry must not start a second dbt."""
+    settings = fixture_settings(tmp_path / "home")
+    land_load(settings, 1, LOAD_1)
+    env = {**dbt_env(settings), "PYTHONPATH": os.pathsep.join(sys.path)}
+    first = subprocess.Popen(
+        [sys.executable, "-c", "from cosell.build.dbt import build; from cosell.config import Settings; build(Settings.from_env())"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    orphan = None
+    try:
+        deadline = time.monotonic() + 120
+        while orphan is None and time.monotonic() < deadline and first.poll() is None:
+            children = _children(first.pid)
+            orphan = children[0] if children else None
+            time.sleep(0.05)
+        assert orphan is not None, "the first build started no dbt process"
+        os.kill(orphan, signal.SIGSTOP)  # hold its dbt still, so it outlives its parent for sure
+        os.kill(first.pid, signal.SIGKILL)  # the task process dies; its dbt does not
+        first.wait()
+        results = dbt_paths(settings)[0] / "run_results.json"
+        results.write_text('{"results": []}')  # what the running build will own: not to be touched
+
+        with pytest.raises(CosellError, match=rf"a dbt process is still running on the warehouse \(pid {first.pid} "):
+            build(settings)
+        assert results.read_text() == '{"results": []}'
+        assert _children(os.getpid()) == []  # no dbt was started
+    finally:
+        if orphan is not None:
+            os.kill(orphan, signal.SIGCONT)
+        if first.poll() is None:
+            first.kill()
+    # once that dbt has ended (here: on its closed output), the lock is free for the next try
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            with _dbt_lock(settings):
+                break
+        except CosellError:
+            time.sleep(0.5)
+    else:
+        raise AssertionError("the dbt of the killed build never released the lock")

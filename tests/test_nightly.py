@@ -64,6 +64,26 @@ def test_nightly_run_lands_gates_builds_publishes_and_reports(nightly):
 
 
 @pytest.mark.slow
+def test_the_run_drafts_the_last_complete_month_before_it_publishes_and_reports(nightly):
+    import json
+    from decimal import Decimal
+
+    settings, first, _, _, _ = nightly
+    text = first.describe()
+    assert text.index("payouts 2026-01 DRAFT") < text.index("published")  # as_of_date 2026-02-09: January is complete
+    manifest = json.loads((settings.home / "payouts" / "2026-01" / "manifest.json").read_text())
+    assert manifest["status"] == "DRAFT" and manifest["as_of_date"] == "2026-02-09"
+    con = duckdb.connect(str(settings.published), read_only=True)
+    try:
+        lines, total = con.execute("select count(*), sum(amount_usd) from payouts.lines where period = '2026-01'").fetchone()
+    finally:
+        con.close()
+    assert lines == manifest["files"]["payout_lines.csv"]["rows"] > 0  # the same night's lines, published
+    assert Decimal(str(total)) == Decimal(manifest["total_usd"])
+    assert "2026-01 (draft)" in (settings.reports_dir / "program_report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
 def test_a_second_run_on_the_same_inbox_changes_no_table(nightly):
     settings, _, second, before, _ = nightly
     assert second.describe() == "nothing new; published as of 2026-02-09"

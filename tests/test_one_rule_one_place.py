@@ -122,12 +122,11 @@ def test_telemetry_settings_are_listed_once_and_every_process_gets_them(tmp_path
     from cosell.build.dbt import dbt_env
     from cosell.config import Settings
     from cosell.orchestration.airflow_demo import airflow_environment
-    from cosell.orchestration.airflow_tasks import dbt_env as cosmos_env
 
     for name in TELEMETRY_OFF:
         assert _holding(f'"{name}"') == ["cosell/__init__.py"], name
     settings = Settings.from_env({"COSELL_HOME": str(tmp_path)})
-    for env in (dbt_env(settings), cosmos_env(), airflow_environment(settings, tmp_path / "inbox")):
+    for env in (dbt_env(settings), airflow_environment(settings, tmp_path / "inbox")):
         assert {k: env[k] for k in TELEMETRY_OFF} == TELEMETRY_OFF
 
 

@@ -36,7 +36,7 @@ from cosell.config import PROJECT_ROOT
 
 README = PROJECT_ROOT / "README.md"
 START_TIMEOUT = 240  # migrate, pool, manifest, then four components on a busy 2-core machine
-TELEMETRY_OFF = {"AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False", "DO_NOT_TRACK": "1"}
+TELEMETRY_OFF = {"AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False", "SCARF_ANALYTICS": "false", "DO_NOT_TRACK": "1"}
 
 
 def readme_standalone_block(text: str) -> list[str]:
@@ -123,7 +123,7 @@ def test_readme_airflow_standalone_answers_on_localhost_with_both_dags(tmp_path)
         assert status == 200 and json.loads(body)["total_entries"] == 0, body
         ready = time.monotonic() - started
 
-        # Telemetry off in the components the README's exports start (the scheduler runs Cosmos's listener).
+        # Telemetry off in the components the README's exports start (Airflow reports usage unless told not to).
         scheduler = [pid for pid in group_members(standalone.process.pid) if " scheduler" in cmdline_of(pid)]
         assert scheduler, [cmdline_of(pid) for pid in group_members(standalone.process.pid)]
         environment = environ_of(scheduler[0])

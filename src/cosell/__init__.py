@@ -3,7 +3,7 @@
 import os
 
 # The product never phones home: the one list of the settings that turn off the telemetry of every
-# component (dbt, Great Expectations, Airflow, Cosmos, Streamlit). Importing cosell sets them in this
+# component (dbt, Great Expectations, Airflow, Streamlit). Importing cosell sets them in this
 # process unless an operator explicitly set them; every child process (dbt, Airflow, the dashboard)
 # gets them from cosell.build.dbt.dbt_env / cosell.orchestration.airflow_tasks (which read this dict).
 TELEMETRY_OFF = {
@@ -13,7 +13,6 @@ TELEMETRY_OFF = {
     "SCARF_ANALYTICS": "false",
     "GX_ANALYTICS_ENABLED": "False",
     "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
-    "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
     "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
 }
 for _name, _value in TELEMETRY_OFF.items():

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
 import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 
@@ -17,6 +21,8 @@ from cosell import TELEMETRY_OFF
 from cosell.config import DBT_PROJECT_DIR, Settings
 from cosell.errors import CosellError
 from cosell.landing.row_checks import ident, literal
+
+log = logging.getLogger(__name__)
 
 # dbt statuses that make a build fail, by node kind.
 _FAILED = {"error", "fail", "runtime error"}
@@ -96,6 +102,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
             "COSELL_SPARK_WAREHOUSE": str(spark.warehouse),
             "COSELL_SPARK_FAILURES": str(spark.failures),
             **TELEMETRY_OFF,
+            "PYTHONUNBUFFERED": "1",  # dbt's lines reach the caller (a task log) as dbt prints them
         }
     )
     return env
@@ -205,10 +212,47 @@ def _output_error(output: str) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
+def dbt_lock_path(settings: Settings) -> Path:
+    """The lock a dbt process on the warehouse holds while it runs (its target and logs are shared too)."""
+    return settings.home / "dbt" / "dbt.lock"
+
+
+@contextmanager
+def _dbt_lock(settings: Settings):
+    """Hold the warehouse's dbt lock, or fail at once naming the dbt process still running.
+
+    The lock is an flock on an open file; the dbt subprocess inherits the descriptor, so the
+    lock lives as long as the caller or its dbt: a task killed while its dbt runs on (a worker
+    lost, a timeout) keeps the lock until that dbt ends, and a retry meanwhile fails here
+    instead of starting a second dbt process on the warehouse.
+    """
+    path = dbt_lock_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            raise CosellError(
+                f"a dbt process is still running on the warehouse ({holder}; lock {path}): "
+                "not starting a second one; try again when it has ended"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%S%z')}".encode(), 0)
+        yield fd
+    finally:
+        os.close(fd)  # closing the last descriptor of the file releases the lock
+
+
 def _run_dbt(
-    settings: Settings, *args: str, engine: str = "duckdb"
+    settings: Settings, *args: str, engine: str = "duckdb", on_line: Callable[[str], None] | None = None
 ) -> tuple[subprocess.CompletedProcess, float, Path, Path]:
-    """One dbt command on the project, with target and logs under COSELL_HOME; returns (process, seconds, target, logs)."""
+    """One dbt command on the project, with target and logs under COSELL_HOME; returns (process, seconds, target, logs).
+
+    One dbt process at a time per COSELL_HOME (`_dbt_lock`). `on_line` receives each line dbt
+    prints as it prints it (a node started, passed, failed: the per-model progress).
+    """
     target_path, log_path = dbt_paths(settings, engine)
     target_path.mkdir(parents=True, exist_ok=True)
     log_path.mkdir(parents=True, exist_ok=True)
@@ -226,11 +270,31 @@ def _run_dbt(
         "--no-use-colors",
         *(["--target", engine] if engine != "duckdb" else []),
     ]
-    started = time.monotonic()
-    process = subprocess.run(
-        command, cwd=str(DBT_PROJECT_DIR), env=dbt_env(settings), capture_output=True, text=True, check=False
-    )
-    return process, time.monotonic() - started, target_path, log_path
+    with _dbt_lock(settings) as lock:
+        if args and args[0] == "build":
+            (target_path / "run_results.json").unlink(missing_ok=True)
+        started = time.monotonic()
+        process = subprocess.Popen(
+            command, cwd=str(DBT_PROJECT_DIR), env=dbt_env(settings), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, pass_fds=(lock,),
+        )
+        output = []
+        try:
+            for line in process.stdout:
+                output.append(line)
+                if on_line is not None:
+                    on_line(line.rstrip("\n"))
+            process.wait()
+        except BaseException:  # the task is being stopped: stop its dbt too, never leave it running
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            raise
+    done = subprocess.CompletedProcess(command, process.returncode, stdout="".join(output), stderr="")
+    return done, time.monotonic() - started, target_path, log_path
 
 
 # dbt's advice for production: unit tests check the SQL, not the night's data, so the
@@ -238,8 +302,12 @@ def _run_dbt(
 NIGHTLY_DBT_FLAGS = ("--exclude-resource-type", "unit_test")
 
 
+class DataTestsFailed(CosellError):
+    """dbt build ran and tests failed (data or unit tests): the data or the SQL is at fault, a retry rebuilds the same."""
+
+
 def build(
-    settings: Settings, full_refresh: bool = False, unit_tests: bool = False, engine: str = "duckdb"
+    settings: Settings, full_refresh: bool = False, unit_tests: bool = False, engine: str = "duckdb",
 ) -> BuildSummary:
     """Run `dbt build` on the warehouse; raise CosellError naming the failing models and tests.
 
@@ -249,25 +317,30 @@ def build(
     engine "spark" builds every model on a local SparkSession instead (dbt target `spark`)
     from a Parquet export of the landed raw layer, always in full, and writes the marts as
     Parquet under COSELL_HOME/spark/parquet; the warehouse file is only read.
+    Each line dbt prints goes to this module's logger as dbt prints it (a node started, passed,
+    failed), then a line per model (`model_lines`): the nightly DAG's task log shows them.
+    Failing data tests raise DataTestsFailed, any other failure CosellError.
     """
     if engine not in ENGINES:
         raise CosellError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
     if not settings.warehouse.exists():
         raise CosellError(f"warehouse {settings.warehouse} does not exist: run `cosell land` first")
     run_results = dbt_paths(settings, engine)[0] / "run_results.json"
-    run_results.unlink(missing_ok=True)
     if engine == "spark":
         _prepare_spark(settings)
     options = (["--full-refresh"] if full_refresh else []) + ([] if unit_tests else list(NIGHTLY_DBT_FLAGS))
-    process, seconds, target_path, log_path = _run_dbt(settings, "build", *options, engine=engine)
+    process, seconds, target_path, log_path = _run_dbt(settings, "build", *options, engine=engine, on_line=log.info)
 
     results: list[dict] = []
     if run_results.exists():
         results = json.loads(run_results.read_text()).get("results", [])
+    for line in model_lines(results, target_path / "manifest.json"):
+        log.info("%s", line)
     if process.returncode != 0:
         reason = _failure_message(results, settings, engine) or _output_error(process.stdout + "\n" + process.stderr)
         reason = " ".join(reason.split())  # one line, whatever the failing rows hold
-        raise CosellError(f"dbt build failed: {reason} (log: {log_path / 'dbt.log'})")
+        kind = DataTestsFailed if any(r.get("status") == "fail" for r in results) else CosellError
+        raise kind(f"dbt build failed: {reason} (log: {log_path / 'dbt.log'})")
 
     def count(kind: str, statuses: set[str]) -> int:
         return sum(1 for r in results if r["unique_id"].startswith(kind + ".") and r.get("status") in statuses)
@@ -286,6 +359,40 @@ def build(
         full_refresh=full_refresh,
         marts_parquet=spark_paths(settings).marts if engine == "spark" else None,
     )
+
+
+def model_lines(results: list[dict], manifest_path: Path) -> list[str]:
+    """One line per model of a build: its status and time, and how its own tests (and tests of several models) ended.
+
+    `model fct_cosell_deals: success in 1.2s; tests 5 pass, 1 fail (relationships_...)`; the
+    tests are attached to models by dbt's manifest of the build (target/manifest.json).
+    """
+    try:
+        nodes = json.loads(manifest_path.read_text(encoding="utf-8")).get("nodes", {})
+    except (OSError, ValueError):
+        nodes = {}
+    tests: dict[str, list[dict]] = {}
+    for result in results:
+        if result["unique_id"].split(".")[0] in ("test", "unit_test"):
+            node = nodes.get(result["unique_id"], {})
+            parent = node.get("attached_node") or next(
+                (n for n in node.get("depends_on", {}).get("nodes", []) if n.startswith("model.")), "")
+            tests.setdefault(parent, []).append(result)
+    lines = []
+    for result in results:
+        if not result["unique_id"].startswith("model."):
+            continue
+        line = f"model {_node_name(result['unique_id'])}: {result.get('status')} in {result.get('execution_time') or 0:.1f}s"
+        own = tests.pop(result["unique_id"], [])
+        if own:
+            counts: dict[str, int] = {}
+            for test in own:
+                counts[test.get("status")] = counts.get(test.get("status"), 0) + 1
+            failing = [_node_name(t["unique_id"]) for t in own if t.get("status") in _FAILED | {"warn"}]
+            line += "; tests " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+            line += f" ({', '.join(failing)})" if failing else ""
+        lines.append(line)
+    return lines
 
 
 def _prepare_spark(settings: Settings) -> None:

@@ -1,6 +1,6 @@
 """The Airflow demo: sample extracts, then the nightly DAG and the payout DAG run end to end with dag.test().
 
-Everything Airflow needs lives under <COSELL_HOME>/airflow (SQLite metadata, logs, Cosmos cache);
+Everything Airflow needs lives under <COSELL_HOME>/airflow (SQLite metadata, logs);
 the DAGs are the project's dags/ folder. Airflow reads AIRFLOW_HOME when it is first imported, so
 every Airflow step runs in a subprocess started with the environment of `airflow_environment`;
 this module itself never imports Airflow outside `_run_dag` (the subprocess entry point).
@@ -35,10 +35,8 @@ from cosell.errors import CosellError
 from cosell.orchestration.airflow_tasks import (
     WAREHOUSE_POOL,
     WAREHOUSE_POOL_DESCRIPTION,
-    last_complete_period,
-    payouts_dir,
-    prepare_dbt_manifest,
 )
+from cosell.orchestration.nightly import last_complete_period, payouts_dir
 
 DAGS_DIR = PROJECT_ROOT / "dags"
 NIGHTLY_DAG = "cosell_nightly"
@@ -64,7 +62,6 @@ def airflow_environment(settings: Settings, inbox: Path, airflow_home: Path | No
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-            "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos_cache"),
             "COSELL_HOME": str(settings.home),
             "COSELL_WAREHOUSE": str(settings.warehouse),
             "COSELL_PUBLISHED": str(settings.published),
@@ -93,9 +90,8 @@ def _airflow(env: dict[str, str], *args: str) -> str:
 
 
 def prepare_airflow(env: dict[str, str]) -> None:
-    """`airflow db migrate` (SQLite under AIRFLOW_HOME), the warehouse pool, and the dbt manifest Cosmos renders."""
+    """`airflow db migrate` (SQLite under AIRFLOW_HOME) and the warehouse pool."""
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    prepare_dbt_manifest(env)
     _airflow(env, "db", "migrate")
     _airflow(env, "pools", "set", WAREHOUSE_POOL, "1", WAREHOUSE_POOL_DESCRIPTION)
 
@@ -348,12 +344,12 @@ def airflow_demo(settings: Settings, sample: dict[str, Any] | None = None,
     business_date = (sample["start"] + dt.timedelta(days=sample["days"] - 1)).isoformat()
     env = airflow_environment(settings, inbox)
     started = time.monotonic()
-    progress("[2/4] Airflow metadata database, warehouse pool and the dbt manifest Cosmos renders ...")
+    progress("[2/4] Airflow metadata database and warehouse pool ...")
     prepare_airflow(env)
     progress(f"[2/4] Airflow ready in {env['AIRFLOW_HOME']} ({time.monotonic() - started:.0f}s)")
 
-    progress(f"[3/4] {NIGHTLY_DAG} for business date {business_date}: land, gate, dbt build (a task per model), "
-             f"gate, publish, reports (a few minutes) ...")
+    progress(f"[3/4] {NIGHTLY_DAG} for business date {business_date}: land, gate, dbt build, gate, "
+             f"payout draft, publish, reports (a few minutes) ...")
     nightly = run_dag(env, NIGHTLY_DAG, business_date=business_date, progress=progress,
                       note=DEMO_NOTE.format(what=f"the nightly run for business date {business_date}"))
     progress(f"[3/4] {nightly.describe()}")

@@ -23,7 +23,7 @@ from cosell.config import DBT_PROJECT_DIR, Settings
 
 log = logging.getLogger(__name__)
 
-# Every task that opens the warehouse (landing, gates, each dbt node, publish, payouts) runs in
+# Every task that opens the warehouse (landing, gates, the dbt build, publish, payouts) runs in
 # this one-slot pool: DuckDB allows one writer per file and a second process cannot even open
 # the file read-only while the writer holds it. `airflow_demo` and `ensure_pool` create it.
 WAREHOUSE_POOL = "cosell_warehouse"
@@ -33,14 +33,11 @@ WAREHOUSE_POOL_DESCRIPTION = "one task at a time opens the DuckDB warehouse (one
 PUBLISHED_ASSET_NAME = "cosell_published_warehouse"
 PUBLISHED_ASSET_URI = "x-cosell://warehouse/published"  # x- scheme: a private, unnormalised URI
 
-# Cosmos renders the dbt graph from this manifest (LoadMode.DBT_MANIFEST: no dbt process at
-# parse time). `prepare_dbt_manifest()` writes it with `dbt parse`, keeping only the sections
-# Cosmos reads (macros and docs are half the file, and json.loads of the whole took 0.4 s of
-# the parse); deployments run it after every change to dbt/ (the demo and the tests do).
-DBT_MANIFEST = DBT_PROJECT_DIR / "target" / "cosmos_manifest.json"
-_COSMOS_MANIFEST_KEYS = ("metadata", "nodes", "sources", "exposures", "selectors")
-DBT_PROFILE_NAME = "cosell"
-DBT_TARGET_NAME = "warehouse"
+# The dbt graph as a file, without a dbt process for whoever reads it (the rule tests):
+# `prepare_dbt_manifest()` writes it with `dbt parse`, keeping only the sections that describe
+# the nodes (macros and docs are half the file).
+DBT_MANIFEST = DBT_PROJECT_DIR / "target" / "nodes_manifest.json"
+_MANIFEST_KEYS = ("metadata", "nodes", "sources", "exposures", "selectors")
 
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -66,11 +63,6 @@ def dbt_executable() -> Path:
     return Path(sys.executable).with_name("dbt")
 
 
-def dbt_env() -> dict[str, str]:
-    """Variables every dbt process of a Cosmos task gets on top of the worker's environment."""
-    return dict(TELEMETRY_OFF)
-
-
 # --------------------------------------------------------------------------- dates
 
 
@@ -90,18 +82,6 @@ def business_date_for(param: Any, logical_date: dt.datetime | None, run_after: d
     if moment is None:
         raise ValueError("run has neither a business_date param, a logical date nor run_after")
     return (moment.astimezone(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
-
-
-def last_complete_period(as_of: dt.date) -> str:
-    """The latest calendar month (YYYY-MM) whose last day is on or before as_of.
-
-    as_of is the warehouse as_of_date (data as of the end of that day), never the wall clock,
-    so a rerun on the same data picks the same period.
-    """
-    if (as_of + dt.timedelta(days=1)).day == 1:
-        return f"{as_of:%Y-%m}"
-    previous = as_of.replace(day=1) - dt.timedelta(days=1)
-    return f"{previous:%Y-%m}"
 
 
 # --------------------------------------------------------------------------- inbox sensor
@@ -263,61 +243,29 @@ def has_pending_work() -> bool:
     return any(waiting.values())
 
 
-def run_gate(stage: str) -> str:
-    """The raw or marts gate for the loads pending it, recorded in the run ledger; a failed fail-severity expectation fails the task without retry."""
-    from cosell.gates.runner import GateFailed
-    from cosell.orchestration.nightly import StepFailed, advance
+def run_part(task_id: str) -> str:
+    """The nightly DAG's task `task_id`: that part of a nightly step (cosell.orchestration.nightly.STEPS), as `cosell run` runs it.
 
+    It runs for the loads the run ledger has pending; the step's last part records them. A
+    failed gate or failing dbt tests fail the task without retry (the data will not change by
+    waiting); any other failure is retried.
+    """
+    from cosell.orchestration.nightly import StepFailed, parts
+    from cosell.orchestration.nightly import run_part as run
+
+    step, number, part = next(found for found in parts() if found[2].task_id == task_id)
     try:
-        lines = advance("raw_gate" if stage == "raw" else "marts_gate", settings())
+        text = run(step, number, settings())
     except StepFailed as error:
-        if isinstance(error.error, GateFailed):
+        from cosell.build.dbt import DataTestsFailed
+        from cosell.gates.runner import (
+            GateFailed,  # imported on failure only: Great Expectations is slow to import
+        )
+
+        if isinstance(error.error, (GateFailed, DataTestsFailed)):
             raise _fail(error.error) from None
         raise error.error from None
-    text = lines[0] if lines else f"{stage} gate: no load pending"
-    log.info("%s", text)
-    return text
-
-
-def record_step(step: str) -> str:
-    """Record in the run ledger that the DAG's tasks of `step` succeeded for the loads pending it."""
-    from cosell.orchestration.nightly import pending, record
-
-    current = settings()
-    loads = pending(current, step)
-    record(current, step, loads)
-    text = f"ledger: {step} recorded for loads {loads}" if loads else f"ledger: no load pending {step}"
-    log.info("%s", text)
-    return text
-
-
-def publish_marts() -> dict[str, Any]:
-    """Atomic copy of the marts for BI (what `cosell run` does last)."""
-    from cosell.publish.copy import publish
-
-    summary = publish(settings())
-    log.info("%s", summary.describe())
-    return {
-        "path": str(summary.path),
-        "as_of_date": summary.as_of_date.isoformat() if summary.as_of_date else None,
-        "summary": summary.describe(),
-    }
-
-
-def write_program_report() -> str:
-    """The program report (one self-contained HTML page) from the published copy, never the working file."""
-    from cosell.publish.report import write_report
-
-    text = write_report(settings()).describe()
-    log.info("%s", text)
-    return text
-
-
-def write_dbt_docs() -> str:
-    """dbt's documentation site as one static page under reports/dbt_docs (models, columns, tests, lineage)."""
-    from cosell.build.dbt import docs
-
-    text = docs(settings()).describe()
+    text = text or f"{part.name}: no load pending {step}"
     log.info("%s", text)
     return text
 
@@ -355,17 +303,16 @@ def payout_period(param: Any) -> str:
         as_of = warehouse_as_of()
     except CosellError as error:
         raise _fail(error) from None
+    from cosell.orchestration.nightly import last_complete_period
+
     period = last_complete_period(as_of)
     log.info("warehouse as_of_date %s: last complete month %s", as_of, period)
     return period
 
 
-def payouts_dir(current: Settings | None = None) -> Path:
-    return (current or settings()).home / "payouts"
-
-
 def run_payouts(period: str) -> dict[str, Any]:
     """`cosell payouts run --period P --out <COSELL_HOME>/payouts`: DRAFT files (approval is a human step)."""
+    from cosell.orchestration.nightly import payouts_dir
     from cosell.payouts.lifecycle import run_period
 
     current = settings()
@@ -388,7 +335,7 @@ def run_payouts(period: str) -> dict[str, Any]:
 
 
 def prepare_dbt_manifest(env: dict[str, str] | None = None) -> Path:
-    """`dbt parse` the project so Cosmos can render the DAG from target/manifest.json without dbt."""
+    """`dbt parse` the project; returns DBT_MANIFEST, the graph's nodes as JSON."""
     run_env = dict(os.environ if env is None else env)
     run_env.update(TELEMETRY_OFF)
     process = subprocess.run(
@@ -409,7 +356,7 @@ def prepare_dbt_manifest(env: dict[str, str] | None = None) -> Path:
     import json
 
     manifest = json.loads(full.read_text(encoding="utf-8"))
-    slim = {key: manifest[key] for key in _COSMOS_MANIFEST_KEYS if key in manifest}
+    slim = {key: manifest[key] for key in _MANIFEST_KEYS if key in manifest}
     partial = DBT_MANIFEST.with_name(f".{DBT_MANIFEST.name}.{os.getpid()}.tmp")
     partial.write_text(json.dumps(slim, separators=(",", ":")), encoding="utf-8")
     os.replace(partial, DBT_MANIFEST)  # a DAG parse never sees half a file

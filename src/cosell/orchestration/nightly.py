@@ -1,9 +1,12 @@
-"""`cosell run`: the nightly run — land, raw gate, dbt build, marts gate, publish, report, dbt docs — for the loads the run ledger has pending.
+"""`cosell run`: the nightly run — land, raw gate, dbt build, marts gate, payout draft, publish, report, dbt docs — for the loads the run ledger has pending.
 
 Each step runs for the loads waiting for it (cosell.orchestration.ledger) and is recorded in the ledger
 when it succeeded; the run stops at the first failure, leaving that step's loads pending for
 the next run. With no new file in the inbox and nothing pending the run opens the warehouse
 read-only, runs no step and says so in one line.
+
+The nightly DAG imports this module when Airflow parses it (for STEPS), so it imports nothing
+heavy at module level (no duckdb, pyarrow or yaml).
 """
 
 from __future__ import annotations
@@ -11,14 +14,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from cosell.config import Settings
-from cosell.db import connect, warehouse_as_of
 from cosell.errors import CosellError
 from cosell.faults import crash_point
-from cosell.landing.inbox import scan
-from cosell.orchestration import delivery, ledger
 
 
 def _gate(stage: str) -> Callable:
@@ -34,6 +34,13 @@ def _build(settings: Settings):
     from cosell.build.dbt import build
 
     return build(settings)
+
+
+def _payouts(settings: Settings):
+    from cosell.db import warehouse_as_of
+    from cosell.payouts.lifecycle import run_period
+
+    return run_period(last_complete_period(_read(settings, warehouse_as_of)), payouts_dir(settings), settings)
 
 
 def _publish(settings: Settings):
@@ -54,13 +61,57 @@ def _docs(settings: Settings):
     return docs(settings)
 
 
-# ledger step -> its parts (name in messages, work); a step is recorded once all its parts succeeded.
-STEPS: dict[str, tuple[tuple[str, Callable], ...]] = {
-    "raw_gate": (("raw gate", _gate("raw")),),
-    "built": (("build", _build),),
-    "marts_gate": (("marts gate", _gate("marts")),),
-    "published": (("publish", _publish), ("report", _report), ("dbt docs", _docs)),
+@dataclass(frozen=True)
+class Part:
+    """One part of a nightly step: `name` in messages, `task_id` its task in the nightly DAG, `work` what it runs.
+
+    `warehouse`: whether it opens the DuckDB warehouse (the DAG runs those in the one-slot pool).
+    """
+
+    name: str
+    task_id: str
+    work: Callable[[Settings], Any]
+    warehouse: bool = True
+
+
+# The nightly steps after landing, declared once: `cosell run` runs them in this order and the
+# nightly DAG has one task per part in this order (dags/cosell_nightly.py builds its chain from
+# it). Ledger step -> its parts; a step is recorded once its last part succeeded. The payout
+# DRAFT of the last complete month comes before publish, so the published copy and the
+# report carry the same night's payout lines.
+STEPS: dict[str, tuple[Part, ...]] = {
+    "raw_gate": (Part("raw gate", "raw_gate", _gate("raw")),),
+    "built": (Part("build", "dbt_build", _build),),
+    "marts_gate": (Part("marts gate", "marts_gate", _gate("marts")),),
+    "published": (
+        Part("payouts", "draft_payouts", _payouts),
+        Part("publish", "publish", _publish),
+        Part("report", "report", _report, warehouse=False),  # reads only the published copy
+        Part("dbt docs", "dbt_docs", _docs),
+    ),
 }
+
+
+def parts() -> list[tuple[str, int, Part]]:
+    """(step, number, part) of every part, in run order."""
+    return [(step, number, part) for step, declared in STEPS.items() for number, part in enumerate(declared)]
+
+
+def last_complete_period(as_of: dt.date) -> str:
+    """The latest calendar month (YYYY-MM) whose last day is on or before as_of.
+
+    as_of is the warehouse as_of_date (data as of the end of that day), never the wall clock,
+    so a rerun on the same data picks the same period.
+    """
+    if (as_of + dt.timedelta(days=1)).day == 1:
+        return f"{as_of:%Y-%m}"
+    previous = as_of.replace(day=1) - dt.timedelta(days=1)
+    return f"{previous:%Y-%m}"
+
+
+def payouts_dir(settings: Settings) -> Path:
+    """Where the nightly run and the payout DAG write a period's files: <COSELL_HOME>/payouts/<YYYY-MM>/."""
+    return settings.home / "payouts"
 
 
 @dataclass
@@ -84,6 +135,8 @@ class StepFailed(CosellError):
 
 
 def _read(settings: Settings, work: Callable):
+    from cosell.db import connect
+
     con = connect(settings, read_only=True)
     try:
         return work(con)
@@ -93,6 +146,8 @@ def _read(settings: Settings, work: Callable):
 
 def pending(settings: Settings, step: str) -> list[int]:
     """Loads waiting for `step` (read-only; none when the warehouse does not exist yet)."""
+    from cosell.orchestration import ledger
+
     if not settings.warehouse.exists():
         return []
     return _read(settings, lambda con: ledger.pending(con, step))
@@ -100,6 +155,9 @@ def pending(settings: Settings, step: str) -> list[int]:
 
 def record(settings: Settings, step: str, load_ids: list[int]) -> None:
     """Record in the ledger that `step` succeeded for these loads."""
+    from cosell.db import connect
+    from cosell.orchestration import ledger
+
     if not load_ids:
         return
     con = connect(settings)
@@ -109,28 +167,42 @@ def record(settings: Settings, step: str, load_ids: list[int]) -> None:
         con.close()
 
 
-def advance(step: str, settings: Settings, parts: tuple[tuple[str, Callable], ...] | None = None) -> list[str]:
-    """Run `step` when loads wait for it and record it; returns the parts' summary lines ([] when nothing waited)."""
+def run_part(step: str, number: int, settings: Settings) -> str | None:
+    """Part `number` of `step` when loads wait for the step; the step's last part records it. None when none waited."""
     loads = pending(settings, step)
     if not loads:
-        return []
+        return None
+    declared = STEPS[step]
+    part = declared[number]
+    try:
+        result = part.work(settings)
+    except CosellError as error:
+        raise StepFailed(part.name, any(p.name == "publish" for p in declared[:number]), error) from None
+    crash_point(f"run:{part.name}")
+    if number == len(declared) - 1:
+        # the raw gate records exactly the loads it judged
+        record(settings, step, result.batch_load_ids if step == "raw_gate" else loads)
+        crash_point(f"run:{step}-recorded")
+    return result.describe()
+
+
+def advance(step: str, settings: Settings) -> list[str]:
+    """Run every part of `step` when loads wait for it and record it; returns the parts' summary lines ([] when nothing waited)."""
     lines = []
-    for number, (name, work) in enumerate(parts or STEPS[step]):
-        try:
-            result = work(settings)
-        except CosellError as error:
-            raise StepFailed(name, number > 0 and step == "published", error) from None
-        lines.append(result.describe())
-        crash_point(f"run:{name}")
-        if step == "raw_gate":
-            loads = result.batch_load_ids  # exactly the loads the gate judged
-    record(settings, step, loads)
-    crash_point(f"run:{step}-recorded")
+    for number in range(len(STEPS[step])):
+        line = run_part(step, number, settings)
+        if line is None:
+            return lines
+        lines.append(line)
     return lines
 
 
 def idle_as_of(inbox: Path, settings: Settings, until: dt.date | None = None) -> tuple[bool, dt.date | None]:
     """(True, as_of_date) when no inbox file is new to landing (up to `until`) and no load is pending."""
+    from cosell.db import warehouse_as_of
+    from cosell.landing.inbox import scan
+    from cosell.orchestration import delivery, ledger
+
     if not settings.warehouse.exists():
         return False, None
     entries = [e for e in scan(Path(inbox).resolve()) if not delivery.after(e.business_date, until)]
