@@ -187,3 +187,45 @@ def test_as_of_date_is_defined_by_the_dbt_model_and_every_step_after_the_build_r
         assert airflow_tasks.warehouse_as_of() == built  # the payout engine stamps this one too
     finally:
         patch.undo()
+
+
+# dbt's accepted_values lists past staging that name fewer values than the contract column, and why.
+NARROWER_IN_DBT = {
+    "motion": {"DIRECT"},  # the marts hold partner deals only (int_deals_enriched drops DIRECT)
+}
+
+
+def test_dbt_accepted_values_follow_the_contracts_enumerations():
+    """YAML cannot import contract.py: every accepted_values list on a contract column names its values, no other."""
+    import yaml
+
+    from cosell.config import DBT_PROJECT_DIR
+    from cosell.contract import FEEDS
+
+    enums: dict[str, set[tuple[str, ...]]] = {}
+    for feed in FEEDS.values():
+        for column in feed.columns:
+            if column.values:
+                enums.setdefault(column.name, set()).add(column.values)
+    enums["partner_tier"] = enums["tier"]  # the marts' name for the partner's tier
+    seen = []
+    for path in sorted(DBT_PROJECT_DIR.joinpath("models").rglob("*.yml")):
+        document = yaml.safe_load(path.read_text()) or {}
+        sources = [t for s in document.get("sources", []) for t in s.get("tables", []) if t["name"] in FEEDS]
+        for node in document.get("models", []) + sources:  # source tables of the contract's feeds only
+            for column in node.get("columns", []):
+                name = column["name"].removeprefix("baseline_")
+                for test in column.get("data_tests", column.get("tests", [])) or []:
+                    if not isinstance(test, dict) or "accepted_values" not in test:
+                        continue
+                    spec = test["accepted_values"]
+                    values = tuple(spec.get("arguments", spec)["values"])
+                    if name not in enums:
+                        continue  # a value the models derive (bands, statuses of their own)
+                    (contract_values,) = enums[name]
+                    missing = set(contract_values) - set(values)
+                    assert set(values) <= set(contract_values), (path.name, node["name"], column["name"], values)
+                    allowed = [set()] if "staging" in path.parts else [set(), NARROWER_IN_DBT.get(name, set())]
+                    assert missing in allowed, (path.name, node["name"], column["name"], missing)
+                    seen.append(name)
+    assert {"partner_type", "stage", "resource_type", "motion"} <= set(seen)
