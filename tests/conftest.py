@@ -51,3 +51,13 @@ def nightly_warehouse(tmp_path_factory) -> Settings:
     approve_period(NIGHTLY_PERIOD, root / "payouts", settings, approved_by="finance")
     publish(settings)  # again, now with the payout tables
     return settings
+
+
+# Fixtures that run the real pipeline end to end: a test using one belongs to the slow tier.
+END_TO_END_FIXTURES = {"nightly_warehouse"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if END_TO_END_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -94,6 +94,7 @@ def findings(manifest: dict) -> set[tuple[str, str]]:
     return found
 
 
+@pytest.mark.slow
 def test_the_project_breaks_no_structure_rule_except_those_written_down(manifest):
     assert findings(manifest) == set(EXCEPTIONS)
     readme = (DBT_PROJECT_DIR / "README.md").read_text(encoding="utf-8")
@@ -104,6 +105,7 @@ def test_the_project_breaks_no_structure_rule_except_those_written_down(manifest
             f"dbt/README.md gives no reason for {rule} {name}")
 
 
+@pytest.mark.slow
 def test_the_rules_catch_what_they_name(manifest):
     """Each rule fires on a manifest edited to break it (the rules are not vacuous)."""
     broken = json.loads(json.dumps(manifest))
@@ -127,6 +129,7 @@ def test_the_rules_catch_what_they_name(manifest):
     }
 
 
+@pytest.mark.slow
 def test_every_mart_has_an_enforced_contract_with_every_column_typed(manifest):
     marts = {key: node for key, node in _models(manifest).items() if _layer(node) == "marts"}
     assert len(marts) >= 17
@@ -139,6 +142,7 @@ def test_every_mart_has_an_enforced_contract_with_every_column_typed(manifest):
             assert node["config"]["on_schema_change"] in ("fail", "append_new_columns"), key
 
 
+@pytest.mark.slow
 def test_a_contract_violation_stops_the_build_naming_the_column(tmp_path):
     """A copy of the project whose contract says VARCHAR where the SQL gives a DATE: dbt refuses to build
     the mart (nothing written) and cosell's one-line error names the model, the column and both types."""

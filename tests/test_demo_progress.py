@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from payout_marts import T, deal, make_settings, partner
 from payout_marts import build_warehouse as build_payout_marts
 from test_gates import _settings as gate_settings
@@ -16,6 +18,7 @@ from cosell.orchestration.airflow_demo import (
 from cosell.payouts.lifecycle import run_period
 
 
+@pytest.mark.slow
 def test_gate_and_publish_figures(tmp_path):
     settings = gate_settings(tmp_path)
     build_gate_warehouse(settings)
@@ -27,6 +30,7 @@ def test_gate_and_publish_figures(tmp_path):
     assert "program_report.html" in lines[-1]
 
 
+@pytest.mark.slow
 def test_payout_figures(tmp_path):
     s = make_settings(tmp_path)
     build_payout_marts(s, partners=[partner("P1", "VAR", "PLATINUM"), partner("P2", "VAR", "GOLD")],

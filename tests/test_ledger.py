@@ -70,6 +70,7 @@ def _ledger(settings: Settings) -> list[tuple]:
         con.close()
 
 
+@pytest.mark.slow
 def test_a_load_killed_during_landing_is_still_judged_by_the_raw_gate(tmp_path, settings):
     inbox = tmp_path / "inbox"
     _rejecting_inbox(inbox)
@@ -100,6 +101,7 @@ def test_a_load_killed_during_landing_is_still_judged_by_the_raw_gate(tmp_path, 
     assert _ledger(settings) == [(1, False, True, False), (2, True, True, False)]
 
 
+@pytest.mark.slow
 def test_an_undisturbed_run_rejects_the_same_batch(tmp_path, settings):
     inbox = tmp_path / "inbox"
     _rejecting_inbox(inbox)
