@@ -6,7 +6,6 @@ run and a payout period); a test that needs a mart missing works on a copy of th
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import shutil
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from published_copy import as_of, copy_of, query
 
 from cosell.config import Settings
 from cosell.publish.report import (
@@ -124,31 +124,6 @@ def rendered_charts(dom: str) -> dict[str, dict]:
 @pytest.fixture
 def published(nightly_warehouse: Settings) -> Path:
     return nightly_warehouse.published
-
-
-def copy_of(published: Path, target: Path, *statements: str) -> Path:
-    """A copy of the published file with these statements run on it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(published, target)
-    con = duckdb.connect(str(target))
-    try:
-        for statement in statements:
-            con.execute(statement)
-    finally:
-        con.close()
-    return target
-
-
-def query(path: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
-def as_of(path: Path) -> dt.date:
-    return query(path, "SELECT as_of_date FROM marts.warehouse_as_of")[0][0]
 
 
 def expected_traces(path: Path) -> dict[str, int]:
