@@ -1,7 +1,8 @@
 """The fast tier (`./dev test --fast`, marker expression "not slow") must reach every module of cosell.
 
 A module counts as reached when a selected test's file uses it (a module or an object of it among
-the test file's names) or when it is first imported while the selected tests run. After a whole
+the test file's names), when a reached module uses it the same way, when it is first imported while
+the selected tests run, or (a package) when one of its modules is reached. After a whole
 fast-tier run (no file or -k selection) a module no fast test reaches fails the run, naming it.
 """
 
@@ -33,8 +34,25 @@ def used_by(module: ModuleType) -> set[str]:
     return names
 
 
+def closure(reached: set[str]) -> set[str]:
+    """reached, the cosell modules those use (recursively), and the packages that hold them."""
+    found, todo = set(), list(reached)
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found.add(name)
+        module = sys.modules.get(name)
+        if module is not None:
+            todo.extend(used_by(module) - found)
+        parent = name.rpartition(".")[0]
+        if parent.startswith("cosell."):
+            todo.append(parent)
+    return found
+
+
 def unreached(reached) -> list[str]:
-    return sorted(all_modules() - set(reached))
+    return sorted(all_modules() - closure(set(reached)))
 
 
 def _whole_fast_tier(config: pytest.Config) -> bool:

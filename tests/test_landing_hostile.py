@@ -290,6 +290,7 @@ def raw_state(settings) -> dict:
     return {name: sorted(query(settings, sql), key=repr) for name, sql in tables.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["land:batch-committed", "land:quarantined"])
 def test_landing_killed_inside_then_rerun_equals_an_undisturbed_landing(tmp_path, point):
     inbox = tmp_path / "inbox"

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import duckdb
+import pytest
 from extracts import VALID
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
@@ -79,6 +80,7 @@ def digest(folder: Path) -> dict:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 @hyp_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(files=st.lists(a_file(), min_size=1, max_size=4), copy_first=st.booleans())
 def test_every_data_row_is_landed_or_rejected_exactly_once(files, copy_first):

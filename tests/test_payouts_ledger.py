@@ -92,6 +92,7 @@ def test_empty_period_leaves_no_rows(settings, tmp_path):
     assert rows(settings, "2025-01") == []
 
 
+@pytest.mark.slow
 def test_draft_rerun_after_data_changed_replaces_rows(settings, tmp_path):
     out = tmp_path / "out"
     run_period(PERIOD, out, settings)
@@ -131,6 +132,7 @@ def test_approval_marks_the_period_rows_approved(settings, tmp_path):
     assert rows(settings) == approved and digest(settings.warehouse) == before
 
 
+@pytest.mark.slow
 def test_changed_data_after_approval_adds_adjustment_rows(settings, tmp_path):
     out = tmp_path / "out"
     run_period(PERIOD, out, settings)
@@ -162,6 +164,7 @@ def test_changed_data_after_approval_adds_adjustment_rows(settings, tmp_path):
     assert recomputed == D(manifest(out / PERIOD)["total_usd"]) + D("-4977.50")
 
 
+@pytest.mark.slow
 def test_approved_period_rows_are_restored_from_its_files(settings, tmp_path):
     """A period approved before the table existed (or rows lost) is recorded again by its next run."""
     out = tmp_path / "out"

@@ -210,6 +210,7 @@ def test_period_with_no_data_writes_headers_and_zero_totals(settings, tmp_path):
     assert all(t == {"lines": 0, "amount_usd": "0.00"} for t in manifest["control_totals"].values())
 
 
+@pytest.mark.slow
 def test_empty_warehouse_period(tmp_path):
     s = make_settings(tmp_path)
     build_warehouse(s, partners=[])
@@ -298,6 +299,7 @@ def test_changed_data_after_approval_gives_adjustment_sets(settings, tmp_path):
     assert {k: v for k, v in tree(out / PERIOD).items() if not k.startswith("adjustments")} == frozen
 
 
+@pytest.mark.slow
 def test_won_deal_later_lost_is_clawed_back(settings, tmp_path):
     out = tmp_path / "out"
     run_period(PERIOD, out, settings)
@@ -387,6 +389,7 @@ def test_failed_rerun_leaves_the_previous_draft(settings, tmp_path, monkeypatch)
     assert tree(tmp_path / "out") == before
 
 
+@pytest.mark.slow
 def test_approve_needs_a_finished_draft(settings, tmp_path):
     assert "run `cosell payouts run" in one_line_error(lambda: approve_period(PERIOD, tmp_path / "out", settings))
     build_warehouse(settings, **scenario(), as_of=__import__("datetime").date(2026, 3, 20))
@@ -446,6 +449,7 @@ def test_approve_without_warehouse_keeps_the_draft(settings, tmp_path):
     assert os.stat(tmp_path / "out" / PERIOD / "payout_lines.csv").st_mode & 0o200
 
 
+@pytest.mark.slow
 def test_deal_of_unknown_partner_is_an_error(tmp_path):
     s = make_settings(tmp_path)
     build_warehouse(s, partners=[partner("P1")], deals=[deal("D1", "P9", "100.00", T(2026, 3, 3))])
