@@ -362,7 +362,10 @@ def _open(settings: Settings, stage: str) -> tuple[duckdb.DuckDBPyConnection, li
             raise CosellError(f"warehouse {settings.warehouse} has no raw layer: run `cosell land` first")
         if stage == "marts" and not has_schema(con, "marts"):
             raise CosellError(f"warehouse {settings.warehouse} has no marts: run `cosell build` first")
-        create_gate_views(con)
+        try:
+            create_gate_views(con, stage)
+        except duckdb.Error as error:  # e.g. a marts table the views read is missing
+            raise CosellError(f"cannot prepare the {stage} gate: {' '.join(str(error).split())[:200]}") from None
         load_ids = sorted(int(r[0]) for r in con.execute("SELECT load_id FROM gate_batch").fetchall())
     except BaseException:
         con.close()

@@ -67,21 +67,24 @@ def has_ledger(con: duckdb.DuckDBPyConnection) -> bool:
 
 # --------------------------------------------------------------------------- pending loads
 
-# Loads the raw gate has not passed: every load of raw.load_audit or the ledger without raw_gate_at.
-RAW_PENDING_SQL = """
-SELECT load_id FROM (SELECT DISTINCT load_id FROM raw.load_audit UNION SELECT load_id FROM ops.run_ledger)
-WHERE load_id NOT IN (SELECT load_id FROM ops.run_ledger WHERE raw_gate_at IS NOT NULL)
-"""
+def not_passed_sql(step: str) -> str:
+    """Loads `step` has not passed: every load of raw.load_audit or the ledger without <step>_at."""
+    if step not in STEPS[1:]:
+        raise ValueError(step)
+    return (
+        "SELECT load_id FROM (SELECT DISTINCT load_id FROM raw.load_audit UNION SELECT load_id FROM ops.run_ledger) "
+        f"WHERE load_id NOT IN (SELECT load_id FROM ops.run_ledger WHERE {step}_at IS NOT NULL)"
+    )
 
 
 def pending(con: duckdb.DuckDBPyConnection, step: str) -> list[int]:
-    """Loads waiting for `step`: the step before it is done and this one is not (raw_gate: see RAW_PENDING_SQL)."""
+    """Loads waiting for `step`: the step before it is done and this one is not (raw_gate: every load not passed)."""
     if step not in STEPS[1:]:
         raise ValueError(step)
     if not has_ledger(con):
         return []
     if step == "raw_gate":
-        sql = RAW_PENDING_SQL
+        sql = not_passed_sql(step)
     else:
         before = STEPS[STEPS.index(step) - 1]
         sql = f"SELECT load_id FROM ops.run_ledger WHERE {before}_at IS NOT NULL AND {step}_at IS NULL"
