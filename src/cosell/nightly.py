@@ -9,12 +9,13 @@ read-only, runs no step and says so in one line.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from cosell import delivery, ledger
-from cosell.config import Settings
+from cosell.config import Settings, login_name
 from cosell.db import connect
 from cosell.errors import CosellError
 from cosell.faults import crash_point
@@ -67,6 +68,7 @@ STEPS: dict[str, tuple[tuple[str, Callable], ...]] = {
 @dataclass
 class NightlySummary:
     steps: list[str] = field(default_factory=list)
+    timings: list[tuple[str, float]] = field(default_factory=list)  # (part, wall seconds), in run order
     idle_as_of: dt.date | None = None
     idle: bool = False
 
@@ -110,18 +112,40 @@ def record(settings: Settings, step: str, load_ids: list[int]) -> None:
         con.close()
 
 
-def advance(step: str, settings: Settings, parts: tuple[tuple[str, Callable], ...] | None = None) -> list[str]:
-    """Run `step` when loads wait for it and record it; returns the parts' summary lines ([] when nothing waited)."""
+def release_load(settings: Settings, load_id: int, reason: str, released_by: str | None = None) -> ledger.Release:
+    """`cosell release`: pass a load past a failed raw gate (ops.gate_releases records who, when, why)."""
+    if not settings.warehouse.exists():
+        raise CosellError(f"warehouse {settings.warehouse} does not exist: there is no load to release")
+    con = connect(settings)
+    try:
+        return ledger.release(con, load_id, reason, released_by or login_name())
+    finally:
+        con.close()
+
+
+def advance(
+    step: str,
+    settings: Settings,
+    parts: tuple[tuple[str, Callable], ...] | None = None,
+    timings: list[tuple[str, float]] | None = None,
+) -> list[str]:
+    """Run `step` when loads wait for it and record it; returns the parts' summary lines ([] when nothing waited).
+
+    `timings`, when given, gets (part, wall seconds) of every part run.
+    """
     loads = pending(settings, step)
     if not loads:
         return []
     lines = []
     for number, (name, work) in enumerate(parts or STEPS[step]):
+        started = time.perf_counter()
         try:
             result = work(settings)
         except CosellError as error:
             raise StepFailed(name, number > 0 and step == "published", error) from None
         lines.append(result.describe())
+        if timings is not None:
+            timings.append((name, time.perf_counter() - started))
         crash_point(f"run:{name}")
         if step == "raw_gate":
             loads = result.batch_load_ids  # exactly the loads the gate judged
@@ -156,13 +180,15 @@ def run_nightly(inbox: Path, settings: Settings, until: dt.date | None = None) -
     if idle:
         return NightlySummary(idle_as_of=as_of, idle=True)
     summary = NightlySummary()
+    started = time.perf_counter()
     try:
         summary.steps.append(land(inbox, settings, until=until).describe())
+        summary.timings.append(("land", time.perf_counter() - started))
     except CosellError as error:
         raise CosellError(f"nightly run stopped at land (nothing published): {error}") from None
     for step in STEPS:
         try:
-            summary.steps += advance(step, settings)
+            summary.steps += advance(step, settings, timings=summary.timings)
         except StepFailed as error:
             note = "" if error.published else " (nothing published)"
             raise CosellError(f"nightly run stopped at {error.part}{note}: {error}") from None
