@@ -114,11 +114,26 @@ REFERENCES = {
 
 
 def _first_of_keys(table: str, feed_name: str, keys: str, rank: str) -> str:
-    """TEMP table `table`: the rows of raw.<feed> whose key is in `keys` that rank first (`rank`: rank or row_number)."""
+    """TEMP table `table`: row ids, key and tie-break columns of the rows of raw.<feed> whose key is in
+    `keys` and that rank first (`rank`: rank or row_number).
+
+    Narrow on purpose: on a first night the keys are the whole history, and whole rows of it
+    would not fit the memory limit; the views below fetch the full rows by row id.
+    """
     key = ", ".join(FEEDS[feed_name].key)
     return (
-        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM raw.{feed_name} SEMI JOIN ({keys}) USING ({key}) "
+        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT rowid AS row_id, {key}, {_tie_columns(feed_name)} "
+        f"FROM raw.{feed_name} SEMI JOIN ({keys}) USING ({key}) "
         f"QUALIFY {rank}() OVER (PARTITION BY {key} ORDER BY {tie_break(feed_name)}) = 1"
+    )
+
+
+def _rows_of(table: str, feed_name: str) -> str:
+    """The full raw rows of the first-ranked rows in `table`, one per key."""
+    key = ", ".join(FEEDS[feed_name].key)
+    return (
+        f"SELECT * FROM raw.{feed_name} WHERE rowid IN (SELECT row_id FROM {table} "
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {tie_break(feed_name)}) = 1)"
     )
 
 
@@ -126,18 +141,14 @@ def _raw_statements() -> list[str]:
     statements = []
     for name, feed in FEEDS.items():
         key = ", ".join(feed.key)
-        order = tie_break(name)
         # every row of a batch key that ranks first: the kept row, and any row tied with it
         statements.append(_first_of_keys(f"batch_top_{name}", name, f"SELECT DISTINCT {key} FROM batch_{name}", "rank"))
         view = f"batch_latest_{name}" if feed.kind == "upsert" else f"batch_first_{name}"
-        statements.append(
-            f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM batch_top_{name} "
-            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1"
-        )
+        statements.append(f"CREATE OR REPLACE TEMP VIEW {view} AS {_rows_of(f'batch_top_{name}', name)}")
         statements.append(
             f"CREATE OR REPLACE TEMP VIEW {name}_top_ties AS "
             f"SELECT {key}, {_tie_columns(name)}, count(*) AS copies FROM batch_top_{name} "
-            f"GROUP BY ALL HAVING count(*) > 1"
+            f"GROUP BY {key}, {_tie_columns(name)} HAVING count(*) > 1"
         )
     for name, referrers in REFERENCES.items():
         (key,) = FEEDS[name].key
@@ -159,7 +170,8 @@ def _marts_statements() -> list[str]:
         "UNION SELECT f.deal_id FROM marts.fct_cosell_deals f "
         "JOIN (SELECT currency, min(rate_date) AS since FROM batch_fx_rates GROUP BY ALL) r USING (currency) "
         "WHERE CAST(f.closed_at AS DATE) >= r.since",
-        _first_of_keys("affected_latest_deals", "deals", "SELECT deal_id FROM gate_affected_deals", "row_number"),
+        _first_of_keys("affected_latest_rows", "deals", "SELECT deal_id FROM gate_affected_deals", "row_number"),
+        f"CREATE OR REPLACE TEMP VIEW affected_latest_deals AS {_rows_of('affected_latest_rows', 'deals')}",
     ]
 
 
