@@ -139,8 +139,8 @@ def side_by_side(args, generated: Path, inbox: Path, home: Path, env: dict[str, 
             threads=settings.duckdb_threads, memory=settings.duckdb_memory_limit), env=env))
     base_all = report("baseline, full recompute", measure(baseline, env=env))
     print("floors (same run):")
-    run("python + imports", FLOOR_IMPORT, env)
-    run("dbt start-up", FLOOR_DBT, env)
+    report("python + imports", measure(FLOOR_IMPORT, env=env))
+    report("dbt start-up", measure(FLOOR_DBT, env=env))
     diff = bench_baseline.differences(baseline_db, settings.warehouse)
     print(f"marts equal: {not any(diff.values())} {({t: n for t, n in diff.items() if n}) or ''}")
     print(
