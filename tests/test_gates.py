@@ -671,7 +671,14 @@ def test_the_marts_gate_judges_the_loads_it_has_not_passed(gate_settings):
     con = duckdb.connect(str(gate_settings.warehouse))
     ledger.ensure(con)
     ledger.mark(con, "raw_gate", [1, 2])
+    ledger.mark(con, "built", [1, 2])
     ledger.mark(con, "marts_gate", [1])
     con.close()
+    _add_load(gate_settings, {"partners": [{**PARTNER, "partner_id": "P4", "updated_at": T(2026, 3, 2)}]}, load_id=3)
+    # load 3 is not built yet: the marts gate judges load 2, the raw gate load 3
     assert check("marts", gate_settings, suites=["marts_reconciliation"]).batch_load_ids == [2]
-    assert check("raw", gate_settings, suites=["raw_batch"]).batch_load_ids == [2]  # nothing pending: the latest
+    assert check("raw", gate_settings, suites=["raw_batch"]).batch_load_ids == [3]
+    con = duckdb.connect(str(gate_settings.warehouse))
+    ledger.mark(con, "raw_gate", [3])
+    con.close()
+    assert check("raw", gate_settings, suites=["raw_batch"]).batch_load_ids == [3]  # nothing pending: the latest

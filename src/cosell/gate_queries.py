@@ -9,10 +9,11 @@ row points to).
 
 Views (all TEMP, nothing is written to the warehouse):
 
-- gate_batch(load_id): the loads the gate judges, one row each: every load the run ledger
-  (cosell.ledger) does not record as passed by this gate (raw: raw_gate_at, marts:
-  marts_gate_at); when none is (or the warehouse has no ledger), the greatest load id seen
-  in raw.load_audit or in any raw feed table. No row when nothing was ever landed.
+- gate_batch(load_id): the loads the gate judges, one row each: the loads the run ledger
+  (cosell.ledger) has waiting for this gate (raw: every load without raw_gate_at; marts:
+  built and without marts_gate_at); when none is (or the warehouse has no ledger), the
+  greatest load id seen in raw.load_audit or in any raw feed table. No row when nothing was
+  ever landed.
 - batch_<feed>: the rows of raw.<feed> landed by those loads.
 - batch_latest_<feed> for upsert feeds: the latest state of the keys with a row in the batch.
 - batch_first_<feed> for event feeds: the kept copy of the keys with a row in the batch.
@@ -44,7 +45,7 @@ import duckdb
 
 from cosell.config import DBT_PROJECT_DIR
 from cosell.contract import FEEDS
-from cosell.ledger import has_ledger, not_passed_sql
+from cosell.ledger import has_ledger, pending_sql
 
 TIE_BREAK_MACRO = DBT_PROJECT_DIR / "macros" / "tie_break.sql"
 GATE_STEP = {"raw": "raw_gate", "marts": "marts_gate"}  # the ledger step each gate records
@@ -75,7 +76,7 @@ def _batch_sql(stage: str, with_ledger: bool) -> str:
     if not with_ledger:
         return latest
     return (
-        f"WITH pending AS ({not_passed_sql(GATE_STEP[stage])}) SELECT load_id FROM pending "
+        f"WITH pending AS ({pending_sql(GATE_STEP[stage])}) SELECT load_id FROM pending "
         f"UNION ALL SELECT load_id FROM ({latest}) WHERE NOT EXISTS (SELECT 1 FROM pending)"
     )
 

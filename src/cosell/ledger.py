@@ -79,7 +79,7 @@ def has_ledger(con: duckdb.DuckDBPyConnection) -> bool:
 
 # --------------------------------------------------------------------------- pending loads
 
-def not_passed_sql(step: str) -> str:
+def _not_passed_sql(step: str) -> str:
     """Loads `step` has not passed: every load of raw.load_audit or the ledger without <step>_at."""
     if step not in STEPS[1:]:
         raise ValueError(step)
@@ -89,18 +89,21 @@ def not_passed_sql(step: str) -> str:
     )
 
 
-def pending(con: duckdb.DuckDBPyConnection, step: str) -> list[int]:
+def pending_sql(step: str) -> str:
     """Loads waiting for `step`: the step before it is done and this one is not (raw_gate: every load not passed)."""
     if step not in STEPS[1:]:
         raise ValueError(step)
+    if step == "raw_gate":
+        return _not_passed_sql(step)
+    before = STEPS[STEPS.index(step) - 1]
+    return f"SELECT load_id FROM ops.run_ledger WHERE {before}_at IS NOT NULL AND {step}_at IS NULL"
+
+
+def pending(con: duckdb.DuckDBPyConnection, step: str) -> list[int]:
+    """Loads waiting for `step` (see pending_sql); none without a ledger."""
     if not has_ledger(con):
         return []
-    if step == "raw_gate":
-        sql = not_passed_sql(step)
-    else:
-        before = STEPS[STEPS.index(step) - 1]
-        sql = f"SELECT load_id FROM ops.run_ledger WHERE {before}_at IS NOT NULL AND {step}_at IS NULL"
-    return sorted(int(r[0]) for r in con.execute(sql).fetchall())
+    return sorted(int(r[0]) for r in con.execute(pending_sql(step)).fetchall())
 
 
 def mark(con: duckdb.DuckDBPyConnection, step: str, load_ids: list[int]) -> None:
