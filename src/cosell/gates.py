@@ -453,6 +453,17 @@ def _merge(into: Finding, other: Finding) -> None:
     into.error = into.error or other.error
 
 
+def _forget_batches(source) -> None:
+    """Drop the frames GX's execution engine keeps of every batch it validated.
+
+    The pandas engine caches each batch's dataframe for the datasource's lifetime, so a
+    dataset streamed chunk by chunk (a first night's whole history) would end up held whole.
+    """
+    manager = source.get_execution_engine().batch_manager
+    manager.reset_batch_cache()
+    manager.batch_data_cache.clear()
+
+
 def _run_gx(
     stage: str, suites: list[SuiteSpec], con: duckdb.DuckDBPyConnection, site_dir: Path
 ) -> tuple[list[Finding], int]:
@@ -496,6 +507,7 @@ def _run_gx(
                         )
                     )
                     run = checkpoint.run(batch_parameters={"dataframe": frame})
+                    _forget_batches(source)
                     for validation_result in run.run_results.values():
                         for result in validation_result.results:
                             if result.success:
