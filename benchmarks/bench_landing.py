@@ -53,7 +53,7 @@ def main() -> None:
         gen = measure(
             f"""
             from pathlib import Path
-            from cosell.generate import generate
+            from cosell.synthetic.generate import generate
             summary = generate(Path({str(inbox)!r}), seed=7, partners={partners}, deals={deals}, days=180)
             result = summary.describe()
             """
@@ -65,7 +65,7 @@ def main() -> None:
             f"""
             from pathlib import Path
             from cosell.config import Settings
-            from cosell.landing import land
+            from cosell.landing.load import land
             s = land(Path({str(inbox)!r}), Settings.from_env())
             result = s.rows_landed + s.rows_rejected
             """,

@@ -44,7 +44,7 @@ if getattr(summary, "timings", None):
 """
 
 FLOOR_IMPORT = """
-import cosell.gates, great_expectations
+import cosell.gates.runner, great_expectations
 result = "import cosell + great_expectations"
 """
 
@@ -112,13 +112,13 @@ result = f"baseline marts in {{seconds:.1f}} s"
 
 def side_by_side(args, generated: Path, inbox: Path, home: Path, env: dict[str, str], last: dt.date) -> None:
     """`cosell run` and the plain-DuckDB baseline on the same files, in the same benchmark run."""
-    from cosell.config import Settings
-
     import bench_baseline
+
+    from cosell.config import Settings
 
     settings = Settings.from_env(env)
     baseline_db = home.parent / "baseline.duckdb"
-    nightly = f"from cosell.nightly import run_nightly\nsummary = run_nightly(Path({str(inbox)!r}), settings)"
+    nightly = f"from cosell.orchestration.nightly import run_nightly\nsummary = run_nightly(Path({str(inbox)!r}), settings)"
     baseline = BASELINE.format(
         bench=str(Path(__file__).resolve().parent), inbox=str(inbox), db=str(baseline_db),
         threads=settings.duckdb_threads, memory=settings.duckdb_memory_limit,
@@ -168,17 +168,17 @@ def main() -> None:
     env = dict(os.environ, COSELL_HOME=str(home))
     print(f"machine: {os.cpu_count()} cores; {args.deals} deals over {args.days} business dates", flush=True)
     if not args.generated:
-        run("generate", f"from cosell.generate import generate\nsummary = generate(Path({str(generated)!r}), "
+        run("generate", f"from cosell.synthetic.generate import generate\nsummary = generate(Path({str(generated)!r}), "
             f"deals={args.deals}, partners={max(50, args.deals // 500)}, days={args.days})", env)
     last = max(dt.date.fromisoformat(p.name) for p in generated.glob("*/*") if p.is_dir())
     if args.side_by_side:
         side_by_side(args, generated, inbox, home, env, last)
         return
     link_dates(generated, inbox, lambda d: d < last)
-    land = f"from cosell.landing import land\nsummary = land(Path({str(inbox)!r}), settings)"
-    build = "from cosell.build import build\nsummary = build(settings)"
-    raw_gate = "from cosell.gates import check\nsummary = check('raw', settings)"
-    marts_gate = "from cosell.gates import check\nsummary = check('marts', settings)"
+    land = f"from cosell.landing.load import land\nsummary = land(Path({str(inbox)!r}), settings)"
+    build = "from cosell.build.dbt import build\nsummary = build(settings)"
+    raw_gate = "from cosell.gates.runner import check\nsummary = check('raw', settings)"
+    marts_gate = "from cosell.gates.runner import check\nsummary = check('marts', settings)"
     print("history:")
     run("land", land, env)
     warehouse = home / "warehouse.duckdb"

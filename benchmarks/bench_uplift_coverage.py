@@ -28,11 +28,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from cosell.build import build
+from cosell.build.dbt import build
 from cosell.config import Settings
 from cosell.db import connect
-from cosell.generate import PLANTED_UPLIFT, generate
-from cosell.landing import land
+from cosell.landing.load import land
+from cosell.synthetic.generate import PLANTED_UPLIFT, generate
 
 Z = 1.96
 

@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from cosell.airflow_tasks import TELEMETRY_OFF, dbt_executable  # noqa: E402
 from cosell.config import DBT_PROJECT_DIR  # noqa: E402
+from cosell.orchestration.airflow_tasks import TELEMETRY_OFF, dbt_executable  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "baseline_duckdb.sql"
 
@@ -32,7 +32,7 @@ OUT = Path(__file__).resolve().parent / "baseline_duckdb.sql"
 def _compile(scratch: Path) -> dict:
     import duckdb
 
-    from cosell.raw_schema import create_raw_schema
+    from cosell.landing.raw_schema import create_raw_schema
 
     warehouse = scratch / "warehouse.duckdb"
     con = duckdb.connect(str(warehouse))

@@ -49,12 +49,24 @@ import datetime as dt
 import os
 
 from airflow.sdk import Asset, CronTriggerTimetable, Param, chain, dag, task
-from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
+from cosmos import (
+    DbtTaskGroup,
+    ExecutionConfig,
+    ProfileConfig,
+    ProjectConfig,
+    RenderConfig,
+)
+from cosmos.constants import (
+    ExecutionMode,
+    InvocationMode,
+    LoadMode,
+    TestBehavior,
+    TestIndirectSelection,
+)
 
-from cosell import airflow_tasks as tasks
-from cosell.build import NIGHTLY_DBT_FLAGS
+from cosell.build.dbt import NIGHTLY_DBT_FLAGS
 from cosell.config import DBT_PROJECT_DIR
+from cosell.orchestration import airflow_tasks as tasks
 
 PUBLISHED = Asset(name=tasks.PUBLISHED_ASSET_NAME, uri=tasks.PUBLISHED_ASSET_URI)
 

@@ -22,9 +22,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+from airflow.sdk import (
+    Asset,
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    Param,
+    dag,
+    task,
+)
 
-from cosell import airflow_tasks as tasks
+from cosell.orchestration import airflow_tasks as tasks
 
 PUBLISHED = Asset(name=tasks.PUBLISHED_ASSET_NAME, uri=tasks.PUBLISHED_ASSET_URI)
 

@@ -9,11 +9,11 @@ import duckdb
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from cosell import bi_contract
 from cosell.config import Settings
-from cosell.generate import generate
 from cosell.payouts.lifecycle import approve_period, run_period
-from cosell.publish import parquet_path, publish
+from cosell.publish import bi_contract
+from cosell.publish.copy import parquet_path, publish
+from cosell.synthetic.generate import generate
 
 SAMPLE = {"seed": 3, "start": dt.date(2026, 1, 1), "days": 40, "partners": 15, "deals": 150}
 IDENTIFIER_SQL = """
@@ -25,7 +25,7 @@ IDENTIFIER_SQL = """
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory) -> Settings:
-    from cosell.nightly import run_nightly
+    from cosell.orchestration.nightly import run_nightly
 
     root = tmp_path_factory.mktemp("contract")
     generate(root / "inbox", **SAMPLE)
@@ -69,7 +69,7 @@ def test_every_published_table_and_column_has_a_comment_and_parquet_types_match(
 def test_the_contract_document_describes_the_published_copy(published):
     expected = bi_contract.render(published.published)
     assert bi_contract.generated_part() == expected, (
-        "docs/bi_contract.md is out of date: run `python -m cosell.bi_contract <published.duckdb>` on a fresh publish")
+        "docs/bi_contract.md is out of date: run `python -m cosell.publish.bi_contract <published.duckdb>` on a fresh publish")
     for table in ("marts.fct_cosell_deals", "marts.mart_cosell_coverage", "payouts.lines"):
         assert f"### `{table}`" in expected
 

@@ -14,7 +14,7 @@ from cosell import cli
 from cosell.connectors import aws
 from cosell.db import connect
 from cosell.errors import CosellError
-from cosell.landing import land
+from cosell.landing.load import land
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzSECRET16"
 DAY = dt.date(2026, 3, 10)

@@ -6,16 +6,16 @@ import json
 
 import pytest
 from botocore.stub import Stubber
-
-from cosell.build import build
-from cosell.connectors import aws, microsoft
-from cosell.db import connect
-from cosell.gates import check
-from cosell.landing import land
 from extracts import csv_text, row, write
 from test_connectors_aws import DAY, opportunity, stub_pull
 from test_connectors_aws import client as client  # noqa: F401  (the stubbed client fixture)
 from test_connectors_microsoft import referral
+
+from cosell.build.dbt import build
+from cosell.connectors import aws, microsoft
+from cosell.db import connect
+from cosell.gates.runner import check
+from cosell.landing.load import land
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from cosell import cli
 from cosell.connectors import microsoft
 from cosell.db import connect
 from cosell.errors import CosellError
-from cosell.landing import land
+from cosell.landing.load import land
 
 TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOi.secret-token-16"
 DAY = dt.date(2026, 3, 10)

@@ -1,7 +1,7 @@
 """Airflow DAGs: the DAG integrity test, and the nightly and payout DAGs run end to end with dag.test().
 
 Airflow reads AIRFLOW_HOME when it is first imported, so every Airflow step runs in a subprocess
-whose AIRFLOW_HOME lies under tmp_path (cosell.airflow_demo.airflow_environment): the tests never
+whose AIRFLOW_HOME lies under tmp_path (cosell.orchestration.airflow_demo.airflow_environment): the tests never
 touch ~/airflow, and this process never imports Airflow.
 """
 
@@ -19,7 +19,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cosell.airflow_demo import (
+from cosell.config import Settings
+from cosell.orchestration.airflow_demo import (
     DAGS_DIR,
     NIGHTLY_DAG,
     PAYOUTS_DAG,
@@ -27,14 +28,13 @@ from cosell.airflow_demo import (
     prepare_airflow,
     run_dag,
 )
-from cosell.airflow_tasks import (
+from cosell.orchestration.airflow_tasks import (
     PUBLISHED_ASSET_NAME,
     business_date_for,
     last_complete_period,
     missing_feeds,
     prepare_dbt_manifest,
 )
-from cosell.config import Settings
 
 # Tiny inbox: dbt build time is per model, not per row, so rows cost little and dates cost files.
 SAMPLE = {"seed": 11, "start": dt.date(2026, 1, 1), "days": 35, "partners": 12, "deals": 90}
@@ -194,7 +194,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory):
-    from cosell.generate import generate
+    from cosell.synthetic.generate import generate
 
     root = tmp_path_factory.mktemp("e2e")
     settings = _settings(root / "cosell")
@@ -334,7 +334,7 @@ def test_rerunning_a_date_changes_no_table_and_no_payout_file(e2e):
 @pytest.mark.slow
 def test_a_failing_gate_stops_before_publish_and_payouts(e2e, tmp_path):
     from cosell.contract import FEEDS
-    from cosell.generate import generate
+    from cosell.synthetic.generate import generate
 
     settings = _settings(tmp_path / "cosell")
     inbox = tmp_path / "inbox"
@@ -377,7 +377,7 @@ def _asset_events(env: dict[str, str], run_id: str) -> int:
 
 @pytest.mark.slow
 def test_the_sensor_times_out_naming_the_missing_feeds(tmp_path):
-    from cosell.generate import generate
+    from cosell.synthetic.generate import generate
 
     settings = _settings(tmp_path / "cosell")
     inbox = tmp_path / "inbox"

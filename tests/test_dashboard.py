@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-
-from cosell import dashboard
-from cosell.config import Settings
 from test_report import build_published
+
+from cosell.config import Settings
+from cosell.publish import dashboard
 
 APP = Path(dashboard.__file__)
 

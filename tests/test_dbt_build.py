@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from cosell.build import BuildSummary, _failure_message, build
-from cosell.errors import CosellError
 from test_dbt_marts import LOAD_1, deal, fixture_settings, land_load, partner
+
+from cosell.build.dbt import BuildSummary, _failure_message, build
+from cosell.errors import CosellError
 
 
 def test_missing_warehouse_is_a_one_line_error(tmp_path):

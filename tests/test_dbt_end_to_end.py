@@ -7,12 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from cosell.build import build
-from cosell.db import connect
-from cosell.generate import PLANTED_UPLIFT, generate
-from cosell.landing import land
 from test_dbt_marts import fixture_settings
+
+from cosell.build.dbt import build
+from cosell.db import connect
+from cosell.landing.load import land
+from cosell.synthetic.generate import PLANTED_UPLIFT, generate
 
 pytestmark = pytest.mark.slow
 

@@ -14,10 +14,22 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from test_dbt_marts import (
+    LOAD_1,
+    LOAD_2,
+    closed,
+    deal,
+    fixture_settings,
+    fx,
+    land_load,
+    one,
+    partner,
+    query,
+    request,
+)
 
-from cosell.build import NIGHTLY_DBT_FLAGS, _run_dbt, build
+from cosell.build.dbt import NIGHTLY_DBT_FLAGS, _run_dbt, build
 from cosell.db import connect
-from test_dbt_marts import LOAD_1, LOAD_2, closed, deal, fixture_settings, fx, land_load, one, partner, query, request
 
 pytestmark = pytest.mark.slow
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from cosell.build import BuildSummary, build
+from cosell.build.dbt import BuildSummary, build
 from cosell.config import Settings
 from cosell.contract import FEEDS, LINEAGE_COLUMNS
 from cosell.db import connect
-from cosell.raw_schema import create_raw_schema
+from cosell.landing.raw_schema import create_raw_schema
 
 
 def fixture_settings(home: Path) -> Settings:

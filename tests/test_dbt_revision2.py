@@ -18,8 +18,17 @@ import math
 from decimal import Decimal
 
 import pytest
-
-from test_dbt_marts import closed, deal, fixture_settings, fx, land_load, one, partner, query, request
+from test_dbt_marts import (
+    closed,
+    deal,
+    fixture_settings,
+    fx,
+    land_load,
+    one,
+    partner,
+    query,
+    request,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +107,7 @@ LOAD = [
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from cosell.build import build
+    from cosell.build.dbt import build
 
     settings = fixture_settings(tmp_path_factory.mktemp("dbt_revision2") / "home")
     land_load(settings, 1, LOAD)
@@ -239,7 +248,7 @@ def test_registration_trend(built):
 
 
 def test_new_marts_are_published(built):
-    from cosell.publish import publish
+    from cosell.publish.copy import publish
 
     summary = publish(built)
     new = {"mart_request_volume", "mart_new_logo_by_participation", "mart_registration_trend"}

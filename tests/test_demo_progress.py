@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from cosell.airflow_demo import gate_figures, nightly_figures, payout_figures
-from cosell.gates import check
+from payout_marts import T, deal, make_settings, partner
+from payout_marts import build_warehouse as build_payout_marts
+from test_gates import _settings as gate_settings
+from test_gates import build_warehouse as build_gate_warehouse
+
+from cosell.gates.runner import check
+from cosell.orchestration.airflow_demo import (
+    gate_figures,
+    nightly_figures,
+    payout_figures,
+)
 from cosell.payouts.lifecycle import run_period
-from payout_marts import T, build_warehouse as build_payout_marts, deal, make_settings, partner
-from test_gates import _settings as gate_settings, build_warehouse as build_gate_warehouse
 
 
 def test_gate_and_publish_figures(tmp_path):

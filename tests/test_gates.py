@@ -18,8 +18,8 @@ import pytest
 from cosell.config import Settings
 from cosell.contract import FEEDS
 from cosell.errors import CosellError
-from cosell.gates import GateFailed, check, load_suites
-from cosell.raw_schema import create_raw_schema
+from cosell.gates.runner import GateFailed, check, load_suites
+from cosell.landing.raw_schema import create_raw_schema
 
 T = dt.datetime
 D = dt.date
@@ -544,7 +544,7 @@ def test_missing_mart_column_fails_its_expectation(gate_settings):
 
 
 def test_large_batch_is_validated_chunk_by_chunk(gate_settings, monkeypatch):
-    import cosell.gates as gates
+    import cosell.gates.runner as gates
 
     monkeypatch.setattr(gates, "CHUNK_ROWS", 2048)
     build_warehouse(
@@ -664,7 +664,7 @@ def test_an_fx_rate_of_the_batch_makes_the_deals_it_converts_affected(gate_setti
 
 
 def test_the_marts_gate_judges_the_loads_it_has_not_passed(gate_settings):
-    from cosell import ledger
+    from cosell.orchestration import ledger
 
     build_warehouse(gate_settings)
     _add_load(gate_settings, {"partners": [{**PARTNER, "partner_id": "P3", "updated_at": T(2026, 3, 1)}]})

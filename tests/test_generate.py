@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cosell import generate as gen
 from cosell.contract import CLOSED_STAGES, FEEDS, STAGES, SURVEY_SCORE_RANGE
 from cosell.errors import CosellError
+from cosell.synthetic import generate as gen
 
 START = dt.date(2026, 1, 1)
 TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")

@@ -15,7 +15,7 @@ import pytest
 from extracts import contract_columns, csv_text, row, write
 
 from cosell.errors import CosellError
-from cosell.landing import land
+from cosell.landing.load import land
 
 
 def query(settings, sql: str) -> list[tuple]:

@@ -15,8 +15,8 @@ import pytest
 from extracts import contract_columns, csv_text, row, write
 
 from cosell.config import Settings
-from cosell.inbox import TransientFailure
-from cosell.landing import MAX_ROW_BYTES, land
+from cosell.landing.inbox import TransientFailure
+from cosell.landing.load import MAX_ROW_BYTES, land
 
 
 def query(settings, sql: str) -> list[tuple]:

@@ -17,12 +17,14 @@ import tempfile
 from pathlib import Path
 
 import duckdb
-from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
+from extracts import VALID
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from cosell.config import Settings
 from cosell.contract import FEEDS
-from cosell.landing import land
-from extracts import VALID
+from cosell.landing.load import land
 
 FEED = "engagements"
 COLUMNS = list(FEEDS[FEED].column_names)

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
-from cosell import ledger
-from cosell.config import Settings
-from cosell.gates import GateFailed, check
-from cosell.landing import land
-from cosell.nightly import StepFailed, advance, idle_as_of
 from extracts import csv_text, row, write
+
+from cosell.config import Settings
+from cosell.gates.runner import GateFailed, check
+from cosell.landing.load import land
+from cosell.orchestration import ledger
+from cosell.orchestration.nightly import StepFailed, advance, idle_as_of
 
 COSELL = Path(sys.executable).with_name("cosell")
 
@@ -48,7 +48,8 @@ def _rejecting_inbox(inbox: Path) -> None:
 # Runs `cosell run`, but the process SIGKILLs itself right after landing's first batch committed.
 _KILLED_RUN = """
 import os, signal, sys
-from cosell import cli, landing
+from cosell import cli
+from cosell.landing import load as landing
 original = landing._land_batch
 def land_then_die(*args, **kwargs):
     original(*args, **kwargs)

@@ -9,7 +9,7 @@ import pytest
 
 from cosell import cli
 from cosell.contract import FEEDS
-from cosell.generate import generate
+from cosell.synthetic.generate import generate
 
 SAMPLE = {"seed": 3, "start": dt.date(2026, 1, 1), "days": 40, "partners": 15, "deals": 150}
 
@@ -22,7 +22,7 @@ def nightly(tmp_path_factory):
     inbox = root / "inbox"
     generate(inbox, **SAMPLE)
     settings = Settings.from_env({"COSELL_HOME": str(root / "home"), "COSELL_DUCKDB_THREADS": "2"})
-    from cosell.nightly import run_nightly
+    from cosell.orchestration.nightly import run_nightly
 
     first = run_nightly(inbox, settings)
     tables = _checksums(settings.warehouse)

@@ -5,16 +5,18 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from cosell.build import docs
-from cosell.config import Settings
-from cosell.gates import check
-from cosell.payouts.lifecycle import run_period
-from cosell.report import write_report
 from offline_browser import visit
-from payout_marts import T, build_warehouse as build_payout_marts, deal, make_settings, partner
-from test_gates import _settings as gate_settings, build_warehouse as build_gate_warehouse
+from payout_marts import T, deal, make_settings, partner
+from payout_marts import build_warehouse as build_payout_marts
+from test_gates import _settings as gate_settings
+from test_gates import build_warehouse as build_gate_warehouse
 from test_report import build_published
+
+from cosell.build.dbt import docs
+from cosell.config import Settings
+from cosell.gates.runner import check
+from cosell.payouts.lifecycle import run_period
+from cosell.publish.report import write_report
 
 
 def test_the_request_counter_sees_what_a_page_asks_of_the_network(tmp_path):

@@ -15,11 +15,11 @@ from decimal import Decimal
 
 import duckdb
 import pytest
+from extracts import VALID, csv_text, write
 
 from cosell.contract import FEEDS
-from cosell.gates import load_suites
-from cosell.landing import land
-from extracts import VALID, csv_text, write
+from cosell.gates.runner import load_suites
+from cosell.landing.load import land
 
 BAD_VALUE = {"enum": "NOT_A_VALUE", "int": "x1", "money": "-1.00", "rate": "-1", "date": "2026-13-01",
              "timestamp": "not a time", "bool": "yes", "currency": "usd"}
@@ -76,7 +76,9 @@ DROPPED_MARTS_RULES = {
 
 
 def test_dbt_tests_enforce_the_marts_rules_the_gate_dropped():
-    from cosell.airflow_tasks import prepare_dbt_manifest  # `dbt parse`: the tests dbt will run
+    from cosell.orchestration.airflow_tasks import (
+        prepare_dbt_manifest,  # `dbt parse`: the tests dbt will run
+    )
 
     manifest = json.loads(prepare_dbt_manifest().read_text(encoding="utf-8"))
     tests = [node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "test"]
@@ -98,7 +100,7 @@ def test_the_spec_tie_break_is_defined_once():
     """dbt/macros/tie_break.sql is the one definition: staging models call it, the gates render it (benchmarks/ keep
     the plain-DuckDB baseline's own copy on purpose: it is the yardstick, not product code)."""
     from cosell.config import PROJECT_ROOT
-    from cosell.gate_queries import TIE_BREAK_MACRO, tie_break
+    from cosell.gates.queries import TIE_BREAK_MACRO, tie_break
 
     sources = [p for folder in ("src", "dbt/models", "dbt/macros", "dbt/tests", "expectations", "dags")
                for p in (PROJECT_ROOT / folder).rglob("*") if p.suffix in (".py", ".sql", ".yml", ".yaml")]

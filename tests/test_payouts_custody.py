@@ -12,13 +12,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from payout_marts import T, build_warehouse, deal, make_settings
+from test_payouts_lifecycle import PERIOD, scenario, tree
 
 from cosell.errors import CosellError
 from cosell.payouts import custody
 from cosell.payouts import files as F
 from cosell.payouts.lifecycle import approve_period, run_period
-from payout_marts import T, build_warehouse, deal, make_settings
-from test_payouts_lifecycle import PERIOD, scenario, tree
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ from pathlib import Path
 import duckdb
 import openpyxl
 import pytest
+from payout_marts import T, build_warehouse, deal, make_settings, partner, request
 
 from cosell import cli
 from cosell.payouts import files as F
 from cosell.payouts.lifecycle import approve_period, run_period
-from payout_marts import T, build_warehouse, deal, make_settings, partner, request
 
 PERIOD = "2026-03"
 HOSTILE = {  # partner names a spreadsheet would run as formulas

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from payout_marts import T, build_warehouse, deal, make_settings
+from test_payouts_lifecycle import PERIOD, read_csv, scenario
 
 from cosell.errors import CosellError
 from cosell.payouts import lifecycle
 from cosell.payouts.lifecycle import approve_period, run_period
-from cosell.report import payout_chart
-from payout_marts import T, build_warehouse, deal, make_settings
-from test_payouts_lifecycle import PERIOD, read_csv, scenario
+from cosell.publish.report import payout_chart
 
 COLUMNS = ["period", "status", "adjustment_set", "line_id", "partner_id", "partner_name", "partner_type",
            "partner_tier", "rule_id", "deal_id", "basis_usd", "rate", "amount_usd", "plan_id"]

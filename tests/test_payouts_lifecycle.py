@@ -14,13 +14,21 @@ from pathlib import Path
 import duckdb
 import openpyxl
 import pytest
+from payout_marts import (
+    T,
+    build_warehouse,
+    deal,
+    make_settings,
+    partner,
+    request,
+    response,
+)
 
 from cosell import cli
 from cosell.config import PLANS_DIR
 from cosell.errors import CosellError
 from cosell.payouts import engine
 from cosell.payouts.lifecycle import approve_period, run_period
-from payout_marts import T, build_warehouse, deal, make_settings, partner, request, response
 
 PERIOD = "2026-03"
 

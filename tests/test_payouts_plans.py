@@ -11,7 +11,14 @@ import pytest
 
 from cosell.config import PLANS_DIR
 from cosell.errors import CosellError
-from cosell.payouts.plans import AcceleratorRule, MdfRule, NewLogoRule, PipelineRule, load_plans, plan_for
+from cosell.payouts.plans import (
+    AcceleratorRule,
+    MdfRule,
+    NewLogoRule,
+    PipelineRule,
+    load_plans,
+    plan_for,
+)
 
 DEFAULT = next(PLANS_DIR.glob("*.yaml")).read_text()
 

@@ -9,7 +9,13 @@ import pytest
 
 from cosell.config import PLANS_DIR
 from cosell.errors import CosellError
-from cosell.payouts.plans import AcceleratorRule, MdfRule, NewLogoRule, PipelineRule, load_plans
+from cosell.payouts.plans import (
+    AcceleratorRule,
+    MdfRule,
+    NewLogoRule,
+    PipelineRule,
+    load_plans,
+)
 from cosell.payouts.rules import (
     Deal,
     Partner,

@@ -16,8 +16,8 @@ import pytest
 
 from cosell.config import Settings
 from cosell.errors import CosellError
-from cosell.publish import publish
-from cosell.raw_schema import create_raw_schema
+from cosell.landing.raw_schema import create_raw_schema
+from cosell.publish.copy import publish
 
 BASE_DATE = dt.date(2025, 1, 1)
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cosell.aggregated import load_config
 from cosell.config import AGGREGATED_CONFIG, Settings
 from cosell.errors import CosellError
 from cosell.payouts.ledger import LINES_DDL
-from cosell.publish import parquet_path, publish
+from cosell.publish.aggregated import load_config
+from cosell.publish.copy import parquet_path, publish
 
 
 def build(settings: Settings, extra_sql: str = "") -> None:
@@ -98,7 +98,7 @@ def test_aggregated_copy_holds_only_the_configured_columns(settings: Settings, t
     build(settings)
     config = tmp_path / "aggregated.yml"
     config.write_text("marts:\n  mart_counts: [segment, deals]\n  mart_not_built: [x]\n")
-    monkeypatch.setattr("cosell.publish.publish_aggregated.__defaults__", (config,))
+    monkeypatch.setattr("cosell.publish.copy.publish_aggregated.__defaults__", (config,))
     summary = publish(settings)
     assert summary.aggregated == settings.aggregated_copy and summary.aggregated_tables == ["marts.mart_counts"]
     con = duckdb.connect(str(settings.aggregated_copy), read_only=True)
@@ -121,7 +121,7 @@ def test_aggregated_configuration_errors(settings: Settings, tmp_path: Path, bod
     build(settings)
     config = tmp_path / "aggregated.yml"
     config.write_text(body)
-    from cosell.aggregated import publish_aggregated
+    from cosell.publish.aggregated import publish_aggregated
 
     publish(settings)
     before = settings.aggregated_copy.read_bytes()
@@ -132,7 +132,7 @@ def test_aggregated_configuration_errors(settings: Settings, tmp_path: Path, bod
 
 def test_a_text_column_holding_identifiers_is_refused(settings: Settings, tmp_path: Path):
     build(settings)
-    from cosell.aggregated import publish_aggregated
+    from cosell.publish.aggregated import publish_aggregated
 
     publish(settings)
     config = tmp_path / "aggregated.yml"

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from cosell.config import Settings
-from cosell.report import CHARTS, NO_PAYOUTS, REPORT_NAME, write_report
+from cosell.publish.report import CHARTS, NO_PAYOUTS, REPORT_NAME, write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHART_IDS = [div_id for div_id, _, _ in CHARTS]

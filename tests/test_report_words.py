@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import duckdb
+from test_report import MARTS_SQL, build_published
 
 from cosell.config import Settings
-from cosell.report import coverage_chart, payout_chart, repeat_chart, roe_chart, uplift_chart, words, write_report
-from test_report import MARTS_SQL, build_published
+from cosell.publish.report import (
+    coverage_chart,
+    payout_chart,
+    repeat_chart,
+    roe_chart,
+    uplift_chart,
+    words,
+    write_report,
+)
 
 MID_JUNE = MARTS_SQL.replace("DATE '2025-06-30'", "DATE '2025-06-15'")
 

@@ -7,17 +7,17 @@ import shutil
 
 import duckdb
 import pytest
+from extracts import csv_text, row, write
 
 from cosell import cli
-from cosell.airflow_tasks import expected_feeds, missing_feeds
 from cosell.config import Settings
 from cosell.contract import FEEDS
-from cosell.delivery import DEFAULT, load_calendar
 from cosell.errors import CosellError
-from cosell.generate import generate
-from cosell.landing import land
-from cosell.nightly import run_nightly
-from extracts import csv_text, row, write
+from cosell.landing.load import land
+from cosell.orchestration.airflow_tasks import expected_feeds, missing_feeds
+from cosell.orchestration.delivery import DEFAULT, load_calendar
+from cosell.orchestration.nightly import run_nightly
+from cosell.synthetic.generate import generate
 
 SATURDAY, SUNDAY, MONDAY = dt.date(2026, 1, 3), dt.date(2026, 1, 4), dt.date(2026, 1, 5)
 

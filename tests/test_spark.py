@@ -19,13 +19,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cosell.build import BuildSummary, build, spark_paths
+from cosell.build.dbt import BuildSummary, build, spark_paths
 from cosell.config import Settings
 from cosell.db import connect
 from cosell.errors import CosellError
-from cosell.generate import generate
-from cosell.landing import land
-from cosell.row_checks import ident, literal
+from cosell.landing.load import land
+from cosell.landing.row_checks import ident, literal
+from cosell.synthetic.generate import generate
 
 pytestmark = pytest.mark.slow
 
@@ -142,7 +142,7 @@ def test_an_unknown_engine_is_refused(landed):
 
 
 def test_the_raw_export_is_partitioned_by_landing_run(landed):
-    from cosell.raw_export import export_raw
+    from cosell.build.raw_export import export_raw
 
     folder = landed.home / "raw_export_check"
     summary = export_raw(landed, folder)

@@ -4,7 +4,7 @@
   test's query on the warehouse file).
 -#}
 
-{#- on-run-start: schema raw as views over the raw Parquet export (src/cosell/raw_export.py),
+{#- on-run-start: schema raw as views over the raw Parquet export (src/cosell/build/raw_export.py),
     one per source table, under COSELL_RAW_PARQUET. -#}
 {% macro register_raw_sources() -%}
     {{ return(adapter.dispatch('register_raw_sources', 'cosell')()) }}

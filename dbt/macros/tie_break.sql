@@ -4,7 +4,7 @@
   row number, all descending; fx_rates has no updated_at); event feeds keep the earliest copy
   (business date, file name, row number, ascending). `reverse=true` gives the opposite order
   (e.g. a deal's first version). dbt's staging models order with it, and the quality gates
-  (src/cosell/gate_queries.py) render this file with plain Jinja, so it uses nothing of dbt.
+  (src/cosell/gates/queries.py) render this file with plain Jinja, so it uses nothing of dbt.
 -#}
 {% macro spec_tie_break(feed, reverse=false) -%}
 {%- set lineage = ['_business_date', '_file_name', '_row_number'] -%}

@@ -189,31 +189,31 @@ def build_parser() -> argparse.ArgumentParser:
 def dispatch(args: argparse.Namespace, settings: Settings) -> str:
     """Run one command; returns the summary line printed on success."""
     if args.command == "generate":
-        from cosell.generate import generate
+        from cosell.synthetic.generate import generate
 
         return generate(
             args.out, seed=args.seed, start=args.start, days=args.days, partners=args.partners, deals=args.deals
         ).describe()
     if args.command == "land":
-        from cosell.landing import land
+        from cosell.landing.load import land
 
         return land(args.inbox, settings, until=args.until).describe()
     if args.command == "build":
-        from cosell.build import build
+        from cosell.build.dbt import build
 
         return build(
             settings, full_refresh=args.full_refresh, unit_tests=args.unit_tests, engine=args.engine
         ).describe()
     if args.command == "check":
-        from cosell.gates import check
+        from cosell.gates.runner import check
 
         return check(args.stage, settings).describe()
     if args.command == "run":
-        from cosell.nightly import run_nightly
+        from cosell.orchestration.nightly import run_nightly
 
         return run_nightly(args.inbox, settings, until=args.until).describe()
     if args.command == "release":
-        from cosell.nightly import release_load
+        from cosell.orchestration.nightly import release_load
 
         return release_load(settings, args.load, args.reason, args.by).describe()
     if args.command == "payouts":
@@ -235,11 +235,11 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> str:
 
         return pull_microsoft(args.out, business_date, token_env=args.token_env, file=args.file).describe()
     if args.command == "demo":
-        from cosell.airflow_demo import airflow_demo
+        from cosell.orchestration.airflow_demo import airflow_demo
 
         return airflow_demo(settings).describe()
     if args.command == "dashboard":
-        from cosell.dashboard import serve
+        from cosell.publish.dashboard import serve
 
         serve(args.port, args.source)  # becomes the server process (exec): never returns
     raise AssertionError(args.command)

@@ -36,7 +36,7 @@ class Settings:
     duckdb_memory_limit: str
     max_reject_rate: float
     aggregated: Path | None = None  # the aggregated copy; None: <home>/aggregated/warehouse.duckdb
-    delivery_calendar: Path | None = None  # YAML of the feeds expected per business date (cosell.delivery)
+    delivery_calendar: Path | None = None  # YAML of the feeds expected per business date (cosell.orchestration.delivery)
 
     @property
     def aggregated_copy(self) -> Path:

@@ -8,7 +8,15 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from cosell.connectors import mapping as m
-from cosell.connectors.files import PullSummary, code, date_part, decimal_text, money, timestamp, write_pull
+from cosell.connectors.files import (
+    PullSummary,
+    code,
+    date_part,
+    decimal_text,
+    money,
+    timestamp,
+    write_pull,
+)
 from cosell.contract import CLOSED_STAGES
 from cosell.errors import CosellError
 

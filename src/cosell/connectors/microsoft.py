@@ -14,7 +14,14 @@ from decimal import Decimal
 from pathlib import Path
 
 from cosell.connectors import mapping as m
-from cosell.connectors.files import PullSummary, code, date_part, decimal_text, timestamp, write_pull
+from cosell.connectors.files import (
+    PullSummary,
+    code,
+    date_part,
+    decimal_text,
+    timestamp,
+    write_pull,
+)
 from cosell.contract import CLOSED_STAGES
 from cosell.errors import CosellError
 

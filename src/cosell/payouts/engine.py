@@ -11,7 +11,13 @@ import duckdb
 from cosell.config import Settings
 from cosell.db import connect
 from cosell.errors import CosellError
-from cosell.payouts.plans import AcceleratorRule, MdfRule, NewLogoRule, PipelineRule, Plan
+from cosell.payouts.plans import (
+    AcceleratorRule,
+    MdfRule,
+    NewLogoRule,
+    PipelineRule,
+    Plan,
+)
 from cosell.payouts.rules import (
     CAP_ADJUSTMENT,
     ZERO,

@@ -15,7 +15,14 @@ import xlsxwriter
 
 from cosell.errors import CosellError
 from cosell.payouts.plans import Plan
-from cosell.payouts.rules import MdfRow, PartnerSummary, PayoutLine, PeriodResult, money_text, rate_text
+from cosell.payouts.rules import (
+    MdfRow,
+    PartnerSummary,
+    PayoutLine,
+    PeriodResult,
+    money_text,
+    rate_text,
+)
 from cosell.payouts.statements import render_statement, statement_name
 from cosell.payouts.wording import APPROVED, mdf_reason_words, status_banner
 

@@ -18,12 +18,12 @@ from cosell.config import PLANS_DIR, Settings, login_name
 from cosell.db import connect
 from cosell.errors import CosellError
 from cosell.faults import crash_point
-from cosell.payouts import custody
+from cosell.payouts import custody, ledger
 from cosell.payouts import files as F
-from cosell.payouts import ledger
 from cosell.payouts.engine import EngineOutput, run_engine
 from cosell.payouts.plans import Plan, load_plans, plan_for
 from cosell.payouts.rules import ZERO, Period, money_text, parse_period, rule_order
+
 
 @dataclass(frozen=True)
 class RunSummary:

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from cosell.errors import CosellError
-from cosell.payouts.plans import AcceleratorRule, MdfRule, NewLogoRule, PipelineRule, Plan
+from cosell.payouts.plans import (
+    AcceleratorRule,
+    MdfRule,
+    NewLogoRule,
+    PipelineRule,
+    Plan,
+)
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")

@@ -6,7 +6,7 @@ every Airflow step runs in a subprocess started with the environment of `airflow
 this module itself never imports Airflow outside `_run_dag` (the subprocess entry point).
 
     cosell demo                                         # the demo on the embedded default
-    python -m cosell.airflow_demo run-dag DAG_ID [--business-date D] [--period P] [--logical-date ISO]
+    python -m cosell.orchestration.airflow_demo run-dag DAG_ID [--business-date D] [--period P] [--logical-date ISO]
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import cosell  # noqa: F401  (telemetry off)
-from cosell.airflow_tasks import (
+from cosell.config import PROJECT_ROOT, Settings
+from cosell.errors import CosellError
+from cosell.orchestration.airflow_tasks import (
     TELEMETRY_OFF,
     WAREHOUSE_POOL,
     WAREHOUSE_POOL_DESCRIPTION,
@@ -32,8 +34,6 @@ from cosell.airflow_tasks import (
     payouts_dir,
     prepare_dbt_manifest,
 )
-from cosell.config import PROJECT_ROOT, Settings
-from cosell.errors import CosellError
 
 DAGS_DIR = PROJECT_ROOT / "dags"
 NIGHTLY_DAG = "cosell_nightly"
@@ -161,7 +161,7 @@ def run_dag(
 
     With `progress`, a line (a bar of tasks done, and the tasks running) is reported whenever a task changes state.
     """
-    command = [sys.executable, "-m", "cosell.airflow_demo", "run-dag", dag_id]
+    command = [sys.executable, "-m", "cosell.orchestration.airflow_demo", "run-dag", dag_id]
     if business_date:
         command += ["--business-date", business_date]
     if period:
@@ -253,7 +253,7 @@ def _say(line: str) -> None:
 
 def gate_figures(settings: Settings, stage: str) -> str:
     """`raw gate: 25 expectations, 0 failed, 2 warnings` from the gate's gate_result.json."""
-    from cosell.gates import docs_dir
+    from cosell.gates.runner import docs_dir
 
     path = docs_dir(settings, stage) / "gate_result.json"
     try:
@@ -307,7 +307,7 @@ def airflow_demo(settings: Settings, sample: dict[str, Any] | None = None,
     Each step reports as it ends (`progress`, a line with its figures and time), so a person waiting sees where
     the demo is; the summary at the end repeats the paths.
     """
-    from cosell.generate import generate
+    from cosell.synthetic.generate import generate
 
     sample = dict(SAMPLE if sample is None else sample)
     inbox = settings.home / "sample_inbox"
@@ -363,7 +363,7 @@ def airflow_demo(settings: Settings, sample: dict[str, Any] | None = None,
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the subprocess that run_dag starts (`cosell demo` is the demo's entry point)."""
-    parser = argparse.ArgumentParser(prog="python -m cosell.airflow_demo")
+    parser = argparse.ArgumentParser(prog="python -m cosell.orchestration.airflow_demo")
     sub = parser.add_subparsers(dest="command", required=True)
     one = sub.add_parser("run-dag", help="dag.test() one DAG (AIRFLOW_HOME must be set)")
     one.add_argument("dag_id")

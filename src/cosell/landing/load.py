@@ -23,16 +23,22 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cosell import delivery, ledger
-from cosell import inbox as inbox_files
 from cosell.config import Settings
 from cosell.contract import FEEDS, LINEAGE_COLUMNS, Feed
 from cosell.db import connect, insert_rows
 from cosell.errors import CosellError
 from cosell.faults import crash_point
-from cosell.inbox import InboxFile, TransientFailure, UnreadableFile
-from cosell.raw_schema import as_of_date, create_raw_schema, extra_column_names
-from cosell.row_checks import csv_render, ident, literal, reason_expression, typed
+from cosell.landing import inbox as inbox_files
+from cosell.landing.inbox import InboxFile, TransientFailure, UnreadableFile
+from cosell.landing.raw_schema import as_of_date, create_raw_schema, extra_column_names
+from cosell.landing.row_checks import (
+    csv_render,
+    ident,
+    literal,
+    reason_expression,
+    typed,
+)
+from cosell.orchestration import delivery, ledger
 
 BATCH_BYTES = 256 * 2**20  # input bytes read in one scan: bounds the staging table's memory
 BATCH_FILES = 2000

@@ -15,7 +15,7 @@ import duckdb
 
 from cosell.config import DBT_PROJECT_DIR, Settings
 from cosell.errors import CosellError
-from cosell.row_checks import ident, literal
+from cosell.landing.row_checks import ident, literal
 
 # dbt statuses that make a build fail, by node kind.
 _FAILED = {"error", "fail", "runtime error"}
@@ -62,7 +62,7 @@ class SparkPaths:
 
     @property
     def raw(self) -> Path:
-        return self.root / "raw"  # the raw layer as Parquet (cosell.raw_export)
+        return self.root / "raw"  # the raw layer as Parquet (cosell.build.raw_export)
 
     @property
     def warehouse(self) -> Path:
@@ -276,11 +276,11 @@ def build(
 
 def _prepare_spark(settings: Settings) -> None:
     """Export the landed raw layer as Parquet; clear what the last Spark build left (tables, failing rows)."""
-    from cosell.raw_export import export_raw
+    from cosell.build.raw_export import export_raw
 
     try:
-        import pyspark  # noqa: F401
         import dbt.adapters.spark  # noqa: F401
+        import pyspark  # noqa: F401
     except ImportError:
         raise CosellError("the Spark engine needs the `spark` extra: pip install 'cosell-warehouse[spark]'") from None
     paths = spark_paths(settings)

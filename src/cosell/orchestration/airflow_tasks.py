@@ -145,7 +145,8 @@ def _sensor_base():
 
 def expected_feeds(business_date: str, missing_ok: Any = None, current: Settings | None = None) -> list[str]:
     """Feeds the delivery calendar (COSELL_DELIVERY_CALENDAR) expects on the date, less those forced as missing."""
-    from cosell.delivery import expected_feeds as expected, load_calendar
+    from cosell.orchestration.delivery import expected_feeds as expected
+    from cosell.orchestration.delivery import load_calendar
 
     current = current or settings()
     if isinstance(missing_ok, str):
@@ -250,7 +251,7 @@ def _fail(error: Exception) -> Exception:
 
 def land_extracts(business_date: str) -> dict[str, Any]:
     """`cosell land --until business_date` on the inbox: new files of that date and earlier (idempotent by sha256)."""
-    from cosell.landing import land
+    from cosell.landing.load import land
 
     current = settings()
     summary = land(inbox_dir(current), current, until=dt.date.fromisoformat(business_date))
@@ -265,7 +266,7 @@ def land_extracts(business_date: str) -> dict[str, Any]:
 
 def has_pending_work() -> bool:
     """Whether any load waits for a step after landing (the run ledger); False: the night is idle."""
-    from cosell.nightly import STEPS, pending
+    from cosell.orchestration.nightly import STEPS, pending
 
     current = settings()
     waiting = {step: pending(current, step) for step in STEPS}
@@ -275,8 +276,8 @@ def has_pending_work() -> bool:
 
 def run_gate(stage: str) -> str:
     """The raw or marts gate for the loads pending it, recorded in the run ledger; a failed fail-severity expectation fails the task without retry."""
-    from cosell.gates import GateFailed
-    from cosell.nightly import StepFailed, advance
+    from cosell.gates.runner import GateFailed
+    from cosell.orchestration.nightly import StepFailed, advance
 
     try:
         lines = advance("raw_gate" if stage == "raw" else "marts_gate", settings())
@@ -291,7 +292,7 @@ def run_gate(stage: str) -> str:
 
 def record_step(step: str) -> str:
     """Record in the run ledger that the DAG's tasks of `step` succeeded for the loads pending it."""
-    from cosell.nightly import pending, record
+    from cosell.orchestration.nightly import pending, record
 
     current = settings()
     loads = pending(current, step)
@@ -303,7 +304,7 @@ def record_step(step: str) -> str:
 
 def publish_marts() -> dict[str, Any]:
     """Atomic copy of the marts for BI (what `cosell run` does last)."""
-    from cosell.publish import publish
+    from cosell.publish.copy import publish
 
     summary = publish(settings())
     log.info("%s", summary.describe())
@@ -316,7 +317,7 @@ def publish_marts() -> dict[str, Any]:
 
 def write_program_report() -> str:
     """The program report (one self-contained HTML page) from the published copy, never the working file."""
-    from cosell.report import write_report
+    from cosell.publish.report import write_report
 
     text = write_report(settings()).describe()
     log.info("%s", text)
@@ -325,7 +326,7 @@ def write_program_report() -> str:
 
 def write_dbt_docs() -> str:
     """dbt's documentation site as one static page under reports/dbt_docs (models, columns, tests, lineage)."""
-    from cosell.build import docs
+    from cosell.build.dbt import docs
 
     text = docs(settings()).describe()
     log.info("%s", text)
@@ -336,7 +337,7 @@ def warehouse_as_of() -> dt.date:
     """The warehouse as_of_date (latest business date landed), read-only."""
     from cosell.db import connect
     from cosell.errors import CosellError
-    from cosell.raw_schema import as_of_date
+    from cosell.landing.raw_schema import as_of_date
 
     con = connect(settings(), read_only=True)
     try:

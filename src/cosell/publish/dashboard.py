@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 
 from cosell.config import Settings
-from cosell.report import slice_label, words
+from cosell.publish.report import slice_label, words
 
 SOURCE_VARIABLE = "COSELL_DASHBOARD_SOURCE"
 

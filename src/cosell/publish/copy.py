@@ -10,13 +10,13 @@ from pathlib import Path
 
 import duckdb
 
-from cosell.aggregated import publish_aggregated
 from cosell import leftovers
 from cosell.config import Settings
 from cosell.db import WarehouseMissing, connect
 from cosell.errors import CosellError
-from cosell.raw_schema import as_of_date
-from cosell.row_checks import ident, literal
+from cosell.landing.raw_schema import as_of_date
+from cosell.landing.row_checks import ident, literal
+from cosell.publish.aggregated import publish_aggregated
 
 PUBLISHED_SCHEMAS = ("marts", "payouts")
 

@@ -2,7 +2,7 @@
 
 The suites are reviewable files under expectations/ (see expectations/README.md): each names
 its datasets (SQL over a READ-ONLY DuckDB connection and the TEMP views of
-cosell.gate_queries) and its expectations, each with a severity `fail` or `warn`.
+cosell.gates.queries) and its expectations, each with a severity `fail` or `warn`.
 Frames stay bounded: row rules run on the nightly batch (rows of the loads the run ledger
 has not seen pass the raw gate, streamed in chunks of CHUNK_ROWS), and whole-table rules are pushed down to DuckDB as SQL
 returning only offending rows or a few totals. Every frame is validated by GX (ephemeral context, pandas data source, one
@@ -35,8 +35,8 @@ import cosell  # noqa: F401  (telemetry off before GX is imported)
 from cosell.config import EXPECTATIONS_DIR, Settings
 from cosell.db import connect
 from cosell.errors import CosellError
-from cosell.gate_queries import create_gate_views, has_schema
-from cosell.offline_docs import localise_site
+from cosell.gates.offline_docs import localise_site
+from cosell.gates.queries import create_gate_views, has_schema
 
 STAGES = ("raw", "marts")
 SEVERITIES = ("fail", "warn")

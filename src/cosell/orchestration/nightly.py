@@ -1,6 +1,6 @@
 """`cosell run`: the nightly run — land, raw gate, dbt build, marts gate, publish, report, dbt docs — for the loads the run ledger has pending.
 
-Each step runs for the loads waiting for it (cosell.ledger) and is recorded in the ledger
+Each step runs for the loads waiting for it (cosell.orchestration.ledger) and is recorded in the ledger
 when it succeeded; the run stops at the first failure, leaving that step's loads pending for
 the next run. With no new file in the inbox and nothing pending the run opens the warehouse
 read-only, runs no step and says so in one line.
@@ -14,18 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from cosell import delivery, ledger
 from cosell.config import Settings, login_name
 from cosell.db import connect
 from cosell.errors import CosellError
 from cosell.faults import crash_point
-from cosell.inbox import scan
-from cosell.raw_schema import as_of_date
+from cosell.landing.inbox import scan
+from cosell.landing.raw_schema import as_of_date
+from cosell.orchestration import delivery, ledger
 
 
 def _gate(stage: str) -> Callable:
     def run(settings: Settings):
-        from cosell.gates import check
+        from cosell.gates.runner import check
 
         return check(stage, settings)
 
@@ -33,25 +33,25 @@ def _gate(stage: str) -> Callable:
 
 
 def _build(settings: Settings):
-    from cosell.build import build
+    from cosell.build.dbt import build
 
     return build(settings)
 
 
 def _publish(settings: Settings):
-    from cosell.publish import publish
+    from cosell.publish.copy import publish
 
     return publish(settings)
 
 
 def _report(settings: Settings):
-    from cosell.report import write_report
+    from cosell.publish.report import write_report
 
     return write_report(settings)
 
 
 def _docs(settings: Settings):
-    from cosell.build import docs
+    from cosell.build.dbt import docs
 
     return docs(settings)
 
@@ -172,7 +172,7 @@ def idle_as_of(inbox: Path, settings: Settings, until: dt.date | None = None) ->
 
 def run_nightly(inbox: Path, settings: Settings, until: dt.date | None = None) -> NightlySummary:
     """Land (up to `until`), then every step for what is pending; a failed gate stops before publish."""
-    from cosell.landing import land
+    from cosell.landing.load import land
 
     if not Path(inbox).is_dir():
         raise CosellError(f"inbox {inbox} is not a folder")

@@ -28,7 +28,7 @@ import duckdb
 
 from cosell.db import insert_rows
 from cosell.errors import CosellError
-from cosell.inbox import InboxFile
+from cosell.landing.inbox import InboxFile
 
 STEPS = ("landed", "raw_gate", "built", "marts_gate", "published")
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from cosell.config import Settings
 from cosell.db import connect
-from cosell.row_checks import ident, literal
+from cosell.landing.row_checks import ident, literal
 
 PARTITION_COLUMN = "_load_id"
 

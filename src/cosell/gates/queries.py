@@ -10,7 +10,7 @@ row points to).
 Views (all TEMP, nothing is written to the warehouse):
 
 - gate_batch(load_id): the loads the gate judges, one row each: the loads the run ledger
-  (cosell.ledger) has waiting for this gate (raw: every load without raw_gate_at; marts:
+  (cosell.orchestration.ledger) has waiting for this gate (raw: every load without raw_gate_at; marts:
   built and without marts_gate_at); when none is (or the warehouse has no ledger), the
   greatest load id seen in raw.load_audit or in any raw feed table. No row when nothing was
   ever landed.
@@ -45,7 +45,7 @@ import duckdb
 
 from cosell.config import DBT_PROJECT_DIR
 from cosell.contract import FEEDS
-from cosell.ledger import has_ledger, pending_sql
+from cosell.orchestration.ledger import has_ledger, pending_sql
 
 TIE_BREAK_MACRO = DBT_PROJECT_DIR / "macros" / "tie_break.sql"
 GATE_STEP = {"raw": "raw_gate", "marts": "marts_gate"}  # the ledger step each gate records

@@ -2,7 +2,7 @@
 
 Types and meanings are read from a published DuckDB file (the comments dbt's descriptions became), grains from
 the marts' uniqueness tests in the dbt yml, so the document says what BI tools actually get. Run
-`python -m cosell.bi_contract PUBLISHED.duckdb [docs/bi_contract.md]` after changing a mart; a test checks that
+`python -m cosell.publish.bi_contract PUBLISHED.duckdb [docs/bi_contract.md]` after changing a mart; a test checks that
 the committed document matches a published copy built from the current models.
 """
 
@@ -16,10 +16,10 @@ import yaml
 
 from cosell.config import DBT_PROJECT_DIR, PROJECT_ROOT
 from cosell.errors import CosellError
-from cosell.publish import parquet_path
+from cosell.publish.copy import parquet_path
 
 DOCUMENT = PROJECT_ROOT / "docs" / "bi_contract.md"
-BEGIN = "<!-- BEGIN GENERATED: python -m cosell.bi_contract (do not edit by hand) -->"
+BEGIN = "<!-- BEGIN GENERATED: python -m cosell.publish.bi_contract (do not edit by hand) -->"
 END = "<!-- END GENERATED -->"
 SCHEMAS = ("marts", "payouts")
 PAYOUT_GRAINS = {"lines": ["period", "line_id", "adjustment_set"], "approvals": ["period"],
@@ -104,5 +104,5 @@ def generated_part(document: Path = DOCUMENT) -> str:
 
 if __name__ == "__main__":
     if len(sys.argv) not in (2, 3):
-        sys.exit("usage: python -m cosell.bi_contract PUBLISHED.duckdb [docs/bi_contract.md]")
+        sys.exit("usage: python -m cosell.publish.bi_contract PUBLISHED.duckdb [docs/bi_contract.md]")
     print(write(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) == 3 else DOCUMENT))

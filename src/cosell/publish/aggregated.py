@@ -18,7 +18,7 @@ import yaml
 from cosell.config import AGGREGATED_CONFIG, Settings
 from cosell.db import connect
 from cosell.errors import CosellError
-from cosell.row_checks import ident, literal
+from cosell.landing.row_checks import ident, literal
 
 # raw table -> its columns that identify a customer, deal, request, activity or response (or name a customer)
 IDENTIFIERS = {

@@ -1,0 +1,1 @@
+"""Build: the dbt project run on the warehouse (DuckDB) or on Spark over the exported raw layer."""

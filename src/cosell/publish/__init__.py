@@ -1,0 +1,1 @@
+"""Publish and report: the BI copies of the marts, their contract, the program report and the dashboard."""
