@@ -1,6 +1,7 @@
 """Benchmark: the nightly pipeline and a payout period on a generated history.
 
 Usage: .venv/bin/python benchmarks/bench_pipeline.py [--deals 1000000] [--out benchmarks/out] [--side-by-side]
+       [--generated DIR]   (reuse extracts generated before, e.g. at 10M deals, instead of generating)
 
 1. generate the history (180 business dates);
 2. land every date but the last, then the full dbt build, the raw and marts gates;
@@ -15,6 +16,8 @@ larger of its own and its dbt subprocess's).
 (benchmarks/bench_baseline.py, benchmarks/baseline_duckdb.sql) in the same benchmark run:
 the first night (whole history but the last date), one more business date (the baseline
 recomputes everything), and a run with nothing new; then checks both give the same marts.
+Each `cosell run` line is followed by its parts' wall times, and the floors measured in the
+same run: a Python interpreter importing cosell and Great Expectations, and `dbt --version`.
 """
 
 from __future__ import annotations
@@ -36,10 +39,32 @@ from cosell.config import Settings
 settings = Settings.from_env()
 {call}
 result = summary.describe()
+if getattr(summary, "timings", None):
+    result += " || " + ", ".join(f"{{name}} {{seconds:.1f}} s" for name, seconds in summary.timings)
+"""
+
+FLOOR_IMPORT = """
+import cosell.gates.runner, great_expectations
+result = "import cosell + great_expectations"
+"""
+
+FLOOR_DBT = """
+import subprocess, sys
+from pathlib import Path
+subprocess.run([str(Path(sys.executable).with_name("dbt")), "--version"], check=True, capture_output=True)
+result = "dbt --version (dbt start-up)"
 """
 
 def report(label: str, m: dict, note: str = "") -> dict:
-    print(f"  {label:<28} {m['seconds']:>8.1f} s  peak RSS {m['peak_rss_mb']:>6.0f} MB   {note}{m['result'][:150]}")
+    result = m["result"]
+    times = ""
+    if " || " in result:
+        result, times = result.split(" || ", 1)
+    load = os.getloadavg()[0]
+    print(f"  {label:<28} {m['seconds']:>8.1f} s  peak RSS {m['peak_rss_mb']:>6.0f} MB  load {load:4.1f}  {note}{result[:150]}",
+          flush=True)
+    if times:
+        print(f"  {'':<28} parts: {times}", flush=True)
     return m
 
 
@@ -100,13 +125,22 @@ def side_by_side(args, generated: Path, inbox: Path, home: Path, env: dict[str, 
     )
     link_dates(generated, inbox, lambda d: d < last)
     print("first night (every date but the last):")
-    base_first = report("baseline (plain DuckDB)", measure(baseline, env=env))
+    if not args.ours_first:
+        base_first = report("baseline (plain DuckDB)", measure(baseline, env=env))
     first = run("cosell run", nightly, env)
     print(f"one more business date ({last}):")
     link_dates(generated, inbox, lambda d: d == last)
     day = run("cosell run", nightly, env)
-    base_all = report("baseline, full recompute", measure(baseline, env=env))
     idle = run("cosell run, nothing new", nightly, env)
+    if args.ours_first:  # the baseline's first night afterwards, on the same files (up to the day before)
+        before = BASELINE.replace("threads=", f"until=__import__('datetime').date.fromisoformat({str(last - dt.timedelta(days=1))!r}), threads=")
+        base_first = report("baseline first night (after)", measure(before.format(
+            bench=str(Path(__file__).resolve().parent), inbox=str(inbox), db=str(baseline_db),
+            threads=settings.duckdb_threads, memory=settings.duckdb_memory_limit), env=env))
+    base_all = report("baseline, full recompute", measure(baseline, env=env))
+    print("floors (same run):")
+    report("python + imports", measure(FLOOR_IMPORT, env=env))
+    report("dbt start-up", measure(FLOOR_DBT, env=env))
     diff = bench_baseline.differences(baseline_db, settings.warehouse)
     print(f"marts equal: {not any(diff.values())} {({t: n for t, n in diff.items() if n}) or ''}")
     print(
@@ -123,14 +157,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each dbt build; the median is reported")
     parser.add_argument("--side-by-side", action="store_true", help="`cosell run` beside the plain-DuckDB baseline")
+    parser.add_argument("--generated", type=Path, help="extracts generated before (with --deals and --days) to reuse")
+    parser.add_argument("--ours-first", action="store_true",
+                        help="with --side-by-side: `cosell run` first, the baseline after (a long run at 10M deals "
+                        "gets our figures even if stopped)")
     args = parser.parse_args()
     root = args.out / f"pipeline_{args.deals}"
     shutil.rmtree(root, ignore_errors=True)
-    generated, inbox, home = root / "generated", root / "inbox", root / "home"
+    generated, inbox, home = args.generated or root / "generated", root / "inbox", root / "home"
     env = dict(os.environ, COSELL_HOME=str(home))
-    print(f"machine: {os.cpu_count()} cores; {args.deals} deals over {args.days} business dates")
-    run("generate", f"from cosell.synthetic.generate import generate\nsummary = generate(Path({str(generated)!r}), "
-        f"deals={args.deals}, partners={max(50, args.deals // 500)}, days={args.days})", env)
+    print(f"machine: {os.cpu_count()} cores; {args.deals} deals over {args.days} business dates", flush=True)
+    if not args.generated:
+        run("generate", f"from cosell.synthetic.generate import generate\nsummary = generate(Path({str(generated)!r}), "
+            f"deals={args.deals}, partners={max(50, args.deals // 500)}, days={args.days})", env)
     last = max(dt.date.fromisoformat(p.name) for p in generated.glob("*/*") if p.is_dir())
     if args.side_by_side:
         side_by_side(args, generated, inbox, home, env, last)

@@ -24,14 +24,15 @@ print(json.dumps({{"seconds": time.perf_counter() - start,
 def measure(body: str, env: dict[str, str] | None = None) -> dict:
     """Run `body` (which may set `result`) in a child interpreter; returns seconds, peak_rss_mb, result."""
     code = _WRAPPER.format(body=textwrap.indent(textwrap.dedent(body), ""))
-    # Run as a script file, not `python -c`: pyspark (imported by Great Expectations) takes a
-    # __main__ without __file__ for its doctests and exits the interpreter with status 0.
-    with tempfile.NamedTemporaryFile("w", suffix=".py", prefix="bench_step_", delete=False) as script:
-        script.write(code)
-    try:
-        done = subprocess.run([sys.executable, script.name], env=env, capture_output=True, text=True)
-    finally:
-        Path(script.name).unlink()
+    # A script file, not `python -c`: pyspark (imported by Great Expectations) takes a __main__
+    # without __file__ for its doctests and exits 0 on the spot when grpc_status is missing.
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "step.py"
+        script.write_text(code, encoding="utf-8")
+        done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"benchmark step failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stderr.strip().splitlines()[-1])
+    for line in reversed(done.stderr.strip().splitlines()):  # lines after it: warnings printed at exit
+        if line.startswith('{"seconds"'):
+            return json.loads(line)
+    raise SystemExit(f"benchmark step printed no result:\n{done.stderr[-3000:]}")

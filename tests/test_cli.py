@@ -27,6 +27,9 @@ def cosell(*args: str, home) -> subprocess.CompletedProcess:
         (("build", "--full-refresh", "--unit-tests"), 1, "warehouse.duckdb does not exist"),
         (("check", "raw"), 1, "warehouse.duckdb does not exist"),
         (("payouts", "run", "--period", "2026-03", "--out", "out"), 1, "warehouse.duckdb does not exist"),
+        (("release", "--load", "1", "--reason", "known late file"), 1, "warehouse.duckdb does not exist"),
+        (("release", "--load", "0", "--reason", "x"), 2, "'0' is not a positive whole number"),
+        (("release", "--load", "1"), 2, "the following arguments are required: --reason"),
     ],
 )
 def test_failures_are_one_line_and_non_zero(tmp_path, args, code, message):
@@ -50,7 +53,7 @@ def test_help_describes_commands_options_defaults_and_environment(tmp_path):
     from cosell.config import ENVIRONMENT
 
     top = cosell("--help", home=tmp_path).stdout
-    for name in ("generate", "land", "build", "check", "run", "payouts", "demo"):
+    for name in ("generate", "land", "build", "check", "run", "release", "payouts", "demo"):
         assert f"    {name} " in top  # each command with its description
     for variable, text in ENVIRONMENT.items():
         assert variable in top and text in top

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from payout_marts import T, deal, make_settings, partner
 from payout_marts import build_warehouse as build_payout_marts
 from test_gates import _settings as gate_settings

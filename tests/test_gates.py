@@ -559,3 +559,95 @@ def test_bad_suite_file_is_a_one_line_error(tmp_path):
     (tmp_path / "bad.yml").write_text("suite: bad\nstage: raw\nexpectations:\n  - {name: e, severity: maybe}\n")
     with pytest.raises(CosellError, match="severity"):
         load_suites("raw", directory=tmp_path)
+
+
+# --------------------------------------------------------------------------- the batch against its history
+
+
+def _add_load(settings: Settings, rows: dict[str, list[dict]], load_id: int = 2) -> None:
+    """Append a later load (the nightly batch) to a warehouse built by build_warehouse (its load 1: the history)."""
+    con = duckdb.connect(str(settings.warehouse))
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        insert_raw(con, rows, load_id=load_id)
+    finally:
+        con.close()
+
+
+def _engagement(**changes) -> dict:
+    return {**raw_rows()["engagements"][0], **changes}
+
+
+def test_a_new_row_pointing_at_an_old_row_resolves_and_one_pointing_at_nothing_is_seen(gate_settings):
+    build_warehouse(gate_settings, marts=False)
+    _add_load(gate_settings, {
+        "engagements": [_engagement(request_id="R8", deal_id="D4"),  # an old deal, not in the batch
+                        _engagement(request_id="R9", deal_id="DX")],  # no deal at all
+        "activities": [{**raw_rows()["activities"][0], "activity_id": "A8"}],  # old request R1 and deal D1
+        "satisfaction": [{**raw_rows()["satisfaction"][0], "response_id": "S8", "request_id": "R2", "partner_id": "P2"}],
+    })
+    result = check("raw", gate_settings, suites=["raw_engagements", "raw_activities", "raw_satisfaction"])
+    assert result.ok and result.batch_load_ids == [2]
+    assert [w.expectation for w in result.warnings] == ["raw_engagements.deal_landed"]
+    assert [row["request_id"] for row in result.warnings[0].sample] == ["R9"]
+
+
+def test_a_clean_history_with_a_broken_batch_is_judged_on_the_batch(gate_settings):
+    rows = raw_rows()
+    add("engagements", request_id="R7", deal_id="DX")(rows)  # an old orphan, reported when it landed
+    build_warehouse(gate_settings, rows, marts=False)
+    assert [w.expectation for w in check("raw", gate_settings).warnings] == ["raw_engagements.deal_landed"]
+
+    _add_load(gate_settings, {"deals": [{**_first(raw_rows(), "deals"), "deal_id": "D9", "partner_id": "PX"},
+                                        {**_first(raw_rows(), "deals"), "deal_id": "D8", "partner_id": "P2"}]})
+    with pytest.raises(GateFailed) as raised:
+        check("raw", gate_settings)
+    result = raised.value.result
+    assert result.batch_load_ids == [2]
+    assert [f.expectation for f in result.failures] == ["raw_deals.partner_landed"]
+    assert [row["deal_id"] for row in result.failures[0].sample] == ["D9"]  # D8's old partner P2 resolves
+    assert result.warnings == []  # R7 is history: not judged again
+
+
+def test_the_marts_gate_reconciles_the_deals_a_batch_changed(gate_settings):
+    build_warehouse(gate_settings)
+    assert check("marts", gate_settings, suites=["marts_reconciliation"]).ok
+    # the batch wins D2 in raw; the marts still hold it open
+    won = {**_first(raw_rows(), "deals"), "deal_id": "D2", "partner_id": "P2", "stage": "CLOSED_WON",
+           "currency": "USD", "amount": Decimal("100000.00"), "closed_at": T(2026, 3, 1), "updated_at": T(2026, 3, 1)}
+    _add_load(gate_settings, {"deals": [won]})
+    with pytest.raises(GateFailed) as raised:
+        check("marts", gate_settings, suites=["marts_reconciliation"])
+    failed = {f.expectation: f for f in raised.value.result.failures}
+    assert set(failed) == {"marts_reconciliation.won_totals_match_raw", "marts_reconciliation.won_deals_match_raw"}
+    assert [row["deal_id"] for row in failed["marts_reconciliation.won_deals_match_raw"].sample] == ["D2"]
+
+
+def test_an_fx_rate_of_the_batch_makes_the_deals_it_converts_affected(gate_settings):
+    build_warehouse(gate_settings)
+    # a late EUR rate dated before D1 closed (2026-02-10): D1 is now 10000.05 x 1.2; the marts say 10500.05
+    _add_load(gate_settings, {"fx_rates": [{"rate_date": D(2026, 2, 5), "currency": "EUR",
+                                            "usd_per_unit": Decimal("1.200000000000")}]})
+    with pytest.raises(GateFailed, match=r"won_deals_match_raw \[fail\] .*deal_id=D1"):
+        check("marts", gate_settings, suites=["marts_reconciliation"])
+
+
+def test_the_marts_gate_judges_the_loads_it_has_not_passed(gate_settings):
+    from cosell.orchestration import ledger
+
+    build_warehouse(gate_settings)
+    _add_load(gate_settings, {"partners": [{**PARTNER, "partner_id": "P3", "updated_at": T(2026, 3, 1)}]})
+    con = duckdb.connect(str(gate_settings.warehouse))
+    ledger.ensure(con)
+    ledger.mark(con, "raw_gate", [1, 2])
+    ledger.mark(con, "built", [1, 2])
+    ledger.mark(con, "marts_gate", [1])
+    con.close()
+    _add_load(gate_settings, {"partners": [{**PARTNER, "partner_id": "P4", "updated_at": T(2026, 3, 2)}]}, load_id=3)
+    # load 3 is not built yet: the marts gate judges load 2, the raw gate load 3
+    assert check("marts", gate_settings, suites=["marts_reconciliation"]).batch_load_ids == [2]
+    assert check("raw", gate_settings, suites=["raw_batch"]).batch_load_ids == [3]
+    con = duckdb.connect(str(gate_settings.warehouse))
+    ledger.mark(con, "raw_gate", [3])
+    con.close()
+    assert check("raw", gate_settings, suites=["raw_batch"]).batch_load_ids == [3]  # nothing pending: the latest

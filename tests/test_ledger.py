@@ -170,3 +170,79 @@ def test_a_run_with_nothing_new_changes_no_table_no_file_and_runs_no_gate(tmp_pa
     # a new file is new again: the fast check does not hide it
     write(inbox, "partners", "2026-03-02", "p.csv", csv_text([row("partners", partner_id="P2")]))
     assert idle_as_of(inbox, settings) == (False, None)
+
+
+def _release(settings: Settings, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(COSELL), "release", *args], env=_env(settings), capture_output=True, text=True)
+
+
+def test_a_load_that_failed_the_raw_gate_is_released_with_who_when_and_why(tmp_path, settings):
+    inbox = tmp_path / "inbox"
+    _rejecting_inbox(inbox)
+    land(inbox, settings)
+    with pytest.raises(StepFailed, match="reject_rate_under_limit"):
+        advance("raw_gate", settings)
+
+    done = _release(settings, "--load", "1", "--reason", "3 bogus motions, confirmed with the partner", "--by", "ops-anna")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("load 1 released past the raw gate by ops-anna at ")
+    assert "the next `cosell run` builds and publishes it" in done.stdout
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        released = con.execute("SELECT load_id, released_by, reason, released_at FROM ops.gate_releases").fetchall()
+        gated = con.execute("SELECT raw_gate_at FROM ops.run_ledger WHERE load_id = 1").fetchone()[0]
+        assert [r[:3] for r in released] == [(1, "ops-anna", "3 bogus motions, confirmed with the partner")]
+        assert gated == released[0][3]
+        # the next run finds nothing for the raw gate and builds, gates and publishes load 1
+        assert ledger.pending(con, "raw_gate") == [] and ledger.pending(con, "built") == [1]
+    finally:
+        con.close()
+    assert advance("raw_gate", settings) == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--load", "7", "--reason", "x"), "load 7 does not exist in this warehouse"),
+        (("--load", "1", "--reason", "  "), "a release needs a reason"),
+    ],
+)
+def test_release_refuses_an_unknown_load_or_no_reason_in_one_line(tmp_path, settings, args, message):
+    inbox = tmp_path / "inbox"
+    _rejecting_inbox(inbox)
+    land(inbox, settings)
+    done = _release(settings, *args)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1 and message in lines[0], done.stderr
+    assert _ledger(settings) == [(1, True, False, False)]  # nothing recorded
+
+
+def test_release_refuses_a_load_that_already_passed_or_was_released(tmp_path, settings):
+    inbox = tmp_path / "inbox"
+    write(inbox, "partners", "2026-03-01", "p.csv", csv_text([row("partners")]))
+    land(inbox, settings)
+    _rejecting_inbox(inbox / "more")  # a second inbox: load 2 fails the gate
+    land(inbox / "more", settings)
+    con = duckdb.connect(str(settings.warehouse))
+    ledger.mark(con, "raw_gate", [1])
+    con.close()
+    passed = _release(settings, "--load", "1", "--reason", "x")
+    assert passed.returncode == 1 and "load 1 already passed the raw gate at " in passed.stderr
+    assert len(passed.stderr.strip().splitlines()) == 1
+    assert _release(settings, "--load", "2", "--reason", "accepted", "--by", "ops").returncode == 0
+    again = _release(settings, "--load", "2", "--reason", "twice")
+    assert again.returncode == 1 and "load 2 already was released by ops at " in again.stderr
+
+
+@pytest.mark.slow
+def test_the_run_after_a_release_builds_and_publishes_the_load(tmp_path, settings):
+    inbox = tmp_path / "inbox"
+    _rejecting_inbox(inbox)
+    first = subprocess.run([str(COSELL), "run", "--inbox", str(inbox)], env=_env(settings), capture_output=True, text=True)
+    assert first.returncode == 1 and "reject_rate_under_limit" in first.stderr
+    assert _release(settings, "--load", "1", "--reason", "accepted").returncode == 0
+    second = subprocess.run([str(COSELL), "run", "--inbox", str(inbox)], env=_env(settings), capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    assert "raw gate" not in second.stdout and "build" in second.stdout
+    assert _ledger(settings) == [(1, True, True, True)]
+    assert settings.published.exists()

@@ -10,6 +10,7 @@ dbt declares a test for every marts rule the gate dropped.
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -229,3 +230,42 @@ def test_dbt_accepted_values_follow_the_contracts_enumerations():
                     assert missing in allowed, (path.name, node["name"], column["name"], missing)
                     seen.append(name)
     assert {"partner_type", "stage", "resource_type", "motion"} <= set(seen)
+
+
+# The SPEC section 1 tie-break written out: an ordering over the lineage columns (SQL, or a list of them).
+TIE_BREAK_COPY = re.compile(
+    r"order\s+by\s[^)]{0,40}\b_business_date|_business_date\s+(?:asc|desc)\b|[\"']_business_date[\"']\s*,\s*[\"']_file_name",
+    re.IGNORECASE,
+)
+
+
+def test_the_spec_tie_break_is_defined_once():
+    """dbt/macros/tie_break.sql is the one definition: staging models call it, the gates render it (benchmarks/ keep
+    the plain-DuckDB baseline's own copy on purpose: it is the yardstick, not product code)."""
+    from cosell.config import PROJECT_ROOT
+    from cosell.gates.queries import TIE_BREAK_MACRO, tie_break
+
+    sources = [p for folder in ("src", "dbt/models", "dbt/macros", "dbt/tests", "expectations", "dags")
+               for p in (PROJECT_ROOT / folder).rglob("*") if p.suffix in (".py", ".sql", ".yml", ".yaml")]
+    copies = [str(p.relative_to(PROJECT_ROOT)) for p in sources
+              if p != TIE_BREAK_MACRO and TIE_BREAK_COPY.search(p.read_text(encoding="utf-8"))]
+    assert copies == [], f"a second copy of the SPEC tie-break: {copies} (use spec_tie_break / gate_queries.tie_break)"
+    assert TIE_BREAK_COPY.search(TIE_BREAK_MACRO.read_text(encoding="utf-8"))  # the detector sees the definition's form
+    # every model that keeps one row per key orders with the macro
+    for model in ("stg_raw__deals", "stg_raw__engagements", "stg_raw__activities", "stg_raw__satisfaction_responses",
+                  "stg_raw__fx_rates", "stg_raw__partner_versions", "stg_raw__partners"):
+        text = next((PROJECT_ROOT / "dbt" / "models").rglob(f"{model}.sql")).read_text(encoding="utf-8")
+        assert "spec_tie_break(" in text, model
+    # and the gates read the same order
+    assert tie_break("deals") == "updated_at desc, _business_date desc, _file_name desc, _row_number desc"
+    assert tie_break("fx_rates") == "_business_date desc, _file_name desc, _row_number desc"
+    assert tie_break("activities") == tie_break("satisfaction") == "_business_date asc, _file_name asc, _row_number asc"
+
+
+def test_a_second_copy_of_the_tie_break_is_caught():
+    assert TIE_BREAK_COPY.search("order by updated_at desc, _business_date desc, _file_name desc, _row_number desc")
+    assert TIE_BREAK_COPY.search("ORDER BY _business_date, _file_name, _row_number")
+    assert TIE_BREAK_COPY.search('cols += ["_business_date", "_file_name", "_row_number"]')
+    assert TIE_BREAK_COPY.search("{%- set lineage = ['_business_date', '_file_name', '_row_number'] -%}")
+    assert not TIE_BREAK_COPY.search("index: [feed, business_date, file_name]")  # not an ordering of lineage
+    assert not TIE_BREAK_COPY.search("lineage columns (_business_date,\n _file_name, _file_sha256, _row_number)")

@@ -34,9 +34,8 @@ def test_every_module_has_a_docstring():
 
 
 def test_the_fast_tier_counts_the_modules_a_test_file_uses():
-    from fast_tier import unreached, used_by
-
     import test_raw_export
+    from fast_tier import unreached, used_by
 
     used = used_by(test_raw_export)
     assert {"cosell.build.raw_export", "cosell.landing.load", "cosell.synthetic.generate"} <= used

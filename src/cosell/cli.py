@@ -142,6 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="the run for this business date: land only files of dates up to it; default: no bound",
     )
 
+    release = command(
+        "release",
+        "release a load that failed the raw gate: record who, when and why; the next `cosell run` builds and publishes it",
+    )
+    release.add_argument("--load", type=_positive, required=True, metavar="N",
+                         help="the load_id (the gate's message and raw.load_audit name it)")
+    release.add_argument("--reason", required=True, help="why the batch is accepted as it is (recorded with the load)")
+    release.add_argument("--by", default=None, metavar="NAME", help="who releases (default: the login name)")
+
     pay = command("payouts", "payout periods: DRAFT files for finance, approval")
     pay_sub = pay.add_subparsers(dest="payouts_command", required=True, parser_class=_Parser, metavar="command")
     texts = {
@@ -205,6 +214,10 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> str:
         from cosell.orchestration.nightly import run_nightly
 
         return run_nightly(args.inbox, settings, until=args.until).describe()
+    if args.command == "release":
+        from cosell.orchestration.nightly import release_load
+
+        return release_load(settings, args.load, args.reason, args.by).describe()
     if args.command == "payouts":
         from cosell.payouts import lifecycle
 

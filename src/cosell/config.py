@@ -70,3 +70,13 @@ class Settings:
             aggregated=Path(env["COSELL_AGGREGATED"]).resolve() if env.get("COSELL_AGGREGATED") else None,
             delivery_calendar=Path(env["COSELL_DELIVERY_CALENDAR"]).resolve() if env.get("COSELL_DELIVERY_CALENDAR") else None,
         )
+
+
+def login_name() -> str:
+    """Who runs the command, for the records of a human decision (a payout approval, a gate release)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in this environment
+        return "unknown"

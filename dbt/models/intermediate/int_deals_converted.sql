@@ -81,7 +81,7 @@ baseline_versions as (
     from {{ ref('stg_raw__deal_versions') }}
     where deal_id in (select deal_id from deals)
     qualify row_number() over (
-        partition by deal_id order by updated_at, _business_date, _file_name, _row_number
+        partition by deal_id order by {{ spec_tie_break('deals', reverse=true) }}
     ) = 1
 ),
 

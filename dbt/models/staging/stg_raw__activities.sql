@@ -35,7 +35,7 @@ renamed as (
 
 {{ resolve_latest(
     'renamed', 'activity_id',
-    '_business_date asc, _file_name asc, _row_number asc',
+    spec_tie_break('activities'),
     is_incremental()
 ) }}
 

@@ -45,7 +45,7 @@ renamed as (
 
 {{ resolve_latest(
     'renamed', 'deal_id',
-    'updated_at desc, _business_date desc, _file_name desc, _row_number desc',
+    spec_tie_break('deals'),
     is_incremental()
 ) }}
 

@@ -33,7 +33,7 @@ renamed as (
 
 {{ resolve_latest(
     'renamed', 'request_id',
-    'updated_at desc, _business_date desc, _file_name desc, _row_number desc',
+    spec_tie_break('engagements'),
     is_incremental()
 ) }}
 

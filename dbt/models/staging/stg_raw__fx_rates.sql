@@ -21,7 +21,7 @@ ranked as (
         *,
         row_number() over (
             partition by rate_date, currency
-            order by _business_date desc, _file_name desc, _row_number desc
+            order by {{ spec_tie_break('fx_rates') }}
         ) as _version_rank
     from renamed
 )

@@ -30,7 +30,7 @@ ranked as (
         *,
         row_number() over (
             partition by partner_id, updated_at
-            order by _business_date desc, _file_name desc, _row_number desc
+            order by {{ spec_tie_break('partners') }}
         ) as _version_rank
     from renamed
 )

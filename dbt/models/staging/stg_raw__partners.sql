@@ -9,7 +9,7 @@ with versions as (
 ranked as (
     select
         *,
-        row_number() over (partition by partner_id order by updated_at desc) as _version_rank
+        row_number() over (partition by partner_id order by {{ spec_tie_break('partners') }}) as _version_rank
     from versions
 )
 

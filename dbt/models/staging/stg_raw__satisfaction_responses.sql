@@ -32,7 +32,7 @@ renamed as (
 
 {{ resolve_latest(
     'renamed', 'response_id',
-    '_business_date asc, _file_name asc, _row_number asc',
+    spec_tie_break('satisfaction'),
     is_incremental()
 ) }}
 

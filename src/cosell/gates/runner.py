@@ -362,7 +362,10 @@ def _open(settings: Settings, stage: str) -> tuple[duckdb.DuckDBPyConnection, li
             raise CosellError(f"warehouse {settings.warehouse} has no raw layer: run `cosell land` first")
         if stage == "marts" and not has_schema(con, "marts"):
             raise CosellError(f"warehouse {settings.warehouse} has no marts: run `cosell build` first")
-        create_gate_views(con)
+        try:
+            create_gate_views(con, stage)
+        except duckdb.Error as error:  # e.g. a marts table the views read is missing
+            raise CosellError(f"cannot prepare the {stage} gate: {' '.join(str(error).split())[:200]}") from None
         load_ids = sorted(int(r[0]) for r in con.execute("SELECT load_id FROM gate_batch").fetchall())
     except BaseException:
         con.close()
@@ -450,6 +453,17 @@ def _merge(into: Finding, other: Finding) -> None:
     into.error = into.error or other.error
 
 
+def _forget_batches(source) -> None:
+    """Drop the frames GX's execution engine keeps of every batch it validated.
+
+    The pandas engine caches each batch's dataframe for the datasource's lifetime, so a
+    dataset streamed chunk by chunk (a first night's whole history) would end up held whole.
+    """
+    manager = source.get_execution_engine().batch_manager
+    manager.reset_batch_cache()
+    manager.batch_data_cache.clear()
+
+
 def _run_gx(
     stage: str, suites: list[SuiteSpec], con: duckdb.DuckDBPyConnection, site_dir: Path
 ) -> tuple[list[Finding], int]:
@@ -493,6 +507,7 @@ def _run_gx(
                         )
                     )
                     run = checkpoint.run(batch_parameters={"dataframe": frame})
+                    _forget_batches(source)
                     for validation_result in run.run_results.values():
                         for result in validation_result.results:
                             if result.success:

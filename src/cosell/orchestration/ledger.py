@@ -8,6 +8,10 @@ committed. The other steps are recorded by the nightly run (`cosell run`, the DA
 the step succeeded, for exactly the loads the step worked on; a failed or killed step
 records nothing, so its loads stay pending and the next run redoes them.
 
+`ops.gate_releases` records every load an operator released past a failed raw gate
+(`cosell release`): who, when, why; the release sets the load's raw_gate_at, so the next run
+builds and publishes it.
+
 `ops.inbox_files` remembers, per inbox file, the size and modification time it had when a
 land finished; `cosell run` compares the inbox against it to say "nothing new" without
 opening the warehouse for writing or hashing a file. Landing itself always decides by sha256.
@@ -23,6 +27,7 @@ from pathlib import Path
 import duckdb
 
 from cosell.db import insert_rows
+from cosell.errors import CosellError
 from cosell.landing.inbox import InboxFile
 
 STEPS = ("landed", "raw_gate", "built", "marts_gate", "published")
@@ -39,6 +44,13 @@ LEDGER_DDL = (
         built_at TIMESTAMP,
         marts_gate_at TIMESTAMP,
         published_at TIMESTAMP
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS ops.gate_releases (
+        load_id BIGINT PRIMARY KEY,
+        released_by VARCHAR NOT NULL,
+        released_at TIMESTAMP NOT NULL,
+        reason VARCHAR NOT NULL
     )""",
     """
     CREATE TABLE IF NOT EXISTS ops.inbox_files (
@@ -67,25 +79,31 @@ def has_ledger(con: duckdb.DuckDBPyConnection) -> bool:
 
 # --------------------------------------------------------------------------- pending loads
 
-# Loads the raw gate has not passed: every load of raw.load_audit or the ledger without raw_gate_at.
-RAW_PENDING_SQL = """
-SELECT load_id FROM (SELECT DISTINCT load_id FROM raw.load_audit UNION SELECT load_id FROM ops.run_ledger)
-WHERE load_id NOT IN (SELECT load_id FROM ops.run_ledger WHERE raw_gate_at IS NOT NULL)
-"""
+def _not_passed_sql(step: str) -> str:
+    """Loads `step` has not passed: every load of raw.load_audit or the ledger without <step>_at."""
+    if step not in STEPS[1:]:
+        raise ValueError(step)
+    return (
+        "SELECT load_id FROM (SELECT DISTINCT load_id FROM raw.load_audit UNION SELECT load_id FROM ops.run_ledger) "
+        f"WHERE load_id NOT IN (SELECT load_id FROM ops.run_ledger WHERE {step}_at IS NOT NULL)"
+    )
+
+
+def pending_sql(step: str) -> str:
+    """Loads waiting for `step`: the step before it is done and this one is not (raw_gate: every load not passed)."""
+    if step not in STEPS[1:]:
+        raise ValueError(step)
+    if step == "raw_gate":
+        return _not_passed_sql(step)
+    before = STEPS[STEPS.index(step) - 1]
+    return f"SELECT load_id FROM ops.run_ledger WHERE {before}_at IS NOT NULL AND {step}_at IS NULL"
 
 
 def pending(con: duckdb.DuckDBPyConnection, step: str) -> list[int]:
-    """Loads waiting for `step`: the step before it is done and this one is not (raw_gate: see RAW_PENDING_SQL)."""
-    if step not in STEPS[1:]:
-        raise ValueError(step)
+    """Loads waiting for `step` (see pending_sql); none without a ledger."""
     if not has_ledger(con):
         return []
-    if step == "raw_gate":
-        sql = RAW_PENDING_SQL
-    else:
-        before = STEPS[STEPS.index(step) - 1]
-        sql = f"SELECT load_id FROM ops.run_ledger WHERE {before}_at IS NOT NULL AND {step}_at IS NULL"
-    return sorted(int(r[0]) for r in con.execute(sql).fetchall())
+    return sorted(int(r[0]) for r in con.execute(pending_sql(step)).fetchall())
 
 
 def mark(con: duckdb.DuckDBPyConnection, step: str, load_ids: list[int]) -> None:
@@ -106,6 +124,52 @@ def mark(con: duckdb.DuckDBPyConnection, step: str, load_ids: list[int]) -> None
 def ensure(con: duckdb.DuckDBPyConnection) -> None:
     for statement in LEDGER_DDL:
         con.execute(statement)
+
+
+@dataclass
+class Release:
+    load_id: int
+    released_by: str
+    released_at: dt.datetime
+    reason: str
+
+    def describe(self) -> str:
+        return (
+            f"load {self.load_id} released past the raw gate by {self.released_by} at {self.released_at:%Y-%m-%d %H:%M:%S}"
+            f" UTC ({self.reason}); the next `cosell run` builds and publishes it"
+        )
+
+
+def release(con: duckdb.DuckDBPyConnection, load_id: int, reason: str, released_by: str) -> Release:
+    """Pass a load the raw gate has not passed, by an operator's decision recorded in ops.gate_releases."""
+    reason = " ".join(str(reason).split())
+    if not reason:
+        raise CosellError("a release needs a reason (--reason \"...\"): it is recorded with the load")
+    known = has_ledger(con) and con.execute(
+        "SELECT count(*) FROM (SELECT load_id FROM raw.load_audit UNION SELECT load_id FROM ops.run_ledger) "
+        "WHERE load_id = ?", [load_id]
+    ).fetchone()[0]
+    if not known:
+        raise CosellError(f"load {load_id} does not exist in this warehouse (no landing recorded it)")
+    passed = con.execute("SELECT raw_gate_at FROM ops.run_ledger WHERE load_id = ?", [load_id]).fetchone()
+    if passed and passed[0] is not None:
+        by = con.execute("SELECT released_by FROM ops.gate_releases WHERE load_id = ?", [load_id]).fetchone()
+        how = f"was released by {by[0]}" if by else "passed the raw gate"
+        raise CosellError(f"load {load_id} already {how} at {passed[0]:%Y-%m-%d %H:%M:%S} UTC: nothing to release")
+    ensure(con)  # a ledger from before releases has no ops.gate_releases yet
+    record = Release(load_id, released_by, _now(), reason)
+    con.execute("BEGIN TRANSACTION")
+    con.execute(
+        "INSERT INTO ops.gate_releases VALUES (?, ?, ?, ?)",
+        [record.load_id, record.released_by, record.released_at, record.reason],
+    )
+    con.execute(
+        "INSERT INTO ops.run_ledger (load_id, started_at, raw_gate_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (load_id) DO UPDATE SET raw_gate_at = excluded.raw_gate_at",
+        [load_id, record.released_at, record.released_at],
+    )
+    con.execute("COMMIT")
+    return record
 
 
 # --------------------------------------------------------------------------- landing's entries

@@ -12,6 +12,7 @@ heavy at module level (no duckdb, pyarrow or yaml).
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -117,6 +118,7 @@ def payouts_dir(settings: Settings) -> Path:
 @dataclass
 class NightlySummary:
     steps: list[str] = field(default_factory=list)
+    timings: list[tuple[str, float]] = field(default_factory=list)  # (part, wall seconds), in run order
     idle_as_of: dt.date | None = None
     idle: bool = False
 
@@ -186,15 +188,36 @@ def run_part(step: str, number: int, settings: Settings) -> str | None:
     return result.describe()
 
 
-def advance(step: str, settings: Settings) -> list[str]:
-    """Run every part of `step` when loads wait for it and record it; returns the parts' summary lines ([] when nothing waited)."""
+def advance(step: str, settings: Settings, timings: list[tuple[str, float]] | None = None) -> list[str]:
+    """Run every part of `step` when loads wait for it and record it; returns the parts' summary lines ([] when nothing waited).
+
+    `timings`, when given, gets (part, wall seconds) of every part run.
+    """
     lines = []
-    for number in range(len(STEPS[step])):
+    for number, part in enumerate(STEPS[step]):
+        started = time.perf_counter()
         line = run_part(step, number, settings)
         if line is None:
             return lines
         lines.append(line)
+        if timings is not None:
+            timings.append((part.name, time.perf_counter() - started))
     return lines
+
+
+def release_load(settings: Settings, load_id: int, reason: str, released_by: str | None = None):
+    """`cosell release`: pass a load past a failed raw gate (ops.gate_releases records who, when, why)."""
+    from cosell.config import login_name
+    from cosell.db import connect
+    from cosell.orchestration import ledger
+
+    if not settings.warehouse.exists():
+        raise CosellError(f"warehouse {settings.warehouse} does not exist: there is no load to release")
+    con = connect(settings)
+    try:
+        return ledger.release(con, load_id, reason, released_by or login_name())
+    finally:
+        con.close()
 
 
 def idle_as_of(inbox: Path, settings: Settings, until: dt.date | None = None) -> tuple[bool, dt.date | None]:
@@ -227,13 +250,15 @@ def run_nightly(inbox: Path, settings: Settings, until: dt.date | None = None) -
     if idle:
         return NightlySummary(idle_as_of=as_of, idle=True)
     summary = NightlySummary()
+    started = time.perf_counter()
     try:
         summary.steps.append(land(inbox, settings, until=until).describe())
+        summary.timings.append(("land", time.perf_counter() - started))
     except CosellError as error:
         raise CosellError(f"nightly run stopped at land (nothing published): {error}") from None
     for step in STEPS:
         try:
-            summary.steps += advance(step, settings)
+            summary.steps += advance(step, settings, timings=summary.timings)
         except StepFailed as error:
             note = "" if error.published else " (nothing published)"
             raise CosellError(f"nightly run stopped at {error.part}{note}: {error}") from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 import shutil
 import uuid
@@ -15,7 +14,7 @@ from typing import Any, Iterator
 
 import duckdb
 
-from cosell.config import PLANS_DIR, Settings
+from cosell.config import PLANS_DIR, Settings, login_name
 from cosell.db import connect
 from cosell.errors import CosellError
 from cosell.faults import crash_point
@@ -380,7 +379,7 @@ def approve_period(period: str, out: Path, settings: Settings, approved_by: str 
             f"period {p.label} had not ended by the warehouse as_of_date {as_of}: "
             f"approve after data through {p.last_day} is landed and the period is rerun"
         )
-    who = approved_by or _login()
+    who = approved_by or login_name()
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
     approved_at = custody.instant_text(now)
     contents = custody.approved_files(period_dir, manifest, who, approved_at)
@@ -417,10 +416,3 @@ def approve_period(period: str, out: Path, settings: Settings, approved_by: str 
         raise CosellError(f"approval of {p.label} is recorded but its files could not be frozen ({error}): "
                           f"run `cosell payouts approve --period {p.label}` again to finish it") from None
     return ApprovalSummary(p.label, period_dir, who, approved_at, manifest.get("total_usd", "?"))
-
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in this environment
-        return "unknown"
