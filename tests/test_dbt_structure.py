@@ -11,6 +11,7 @@ before the table is written, naming the column.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -129,6 +130,9 @@ def test_the_rules_catch_what_they_name(manifest):
     }
 
 
+PORTABLE_TYPES = r"string|bigint|integer|int|double|boolean|date|timestamp|decimal\(\d+,\s*\d+\)"
+
+
 @pytest.mark.slow
 def test_every_mart_has_an_enforced_contract_with_every_column_typed(manifest):
     marts = {key: node for key, node in _models(manifest).items() if _layer(node) == "marts"}
@@ -138,6 +142,10 @@ def test_every_mart_has_an_enforced_contract_with_every_column_typed(manifest):
         assert node["columns"], f"{key} lists no columns"
         untyped = [name for name, column in node["columns"].items() if not column.get("data_type")]
         assert not untyped, f"{key}: columns without data_type {untyped}"
+        # types both engines accept in a contract (Spark refuses a VARCHAR without a length)
+        unportable = {name: column["data_type"] for name, column in node["columns"].items()
+                      if not re.fullmatch(PORTABLE_TYPES, column["data_type"].lower())}
+        assert not unportable, f"{key}: types DuckDB and Spark do not both accept {unportable}"
         if node["config"]["materialized"] == "incremental":
             assert node["config"]["on_schema_change"] in ("fail", "append_new_columns"), key
 

@@ -165,7 +165,7 @@ def test_as_of_date_is_defined_by_the_dbt_model_and_every_step_after_the_build_r
 
     assert "max(case when status = 'LANDED' then business_date end)" in (
         DBT_PROJECT_DIR / "models" / "marts" / "warehouse_as_of.sql").read_text(encoding="utf-8")
-    assert _holding("max(business_date)") == ["cosell/raw_schema.py"]  # landed_as_of, landing's summary only
+    assert _holding("max(business_date)") == ["cosell/landing/raw_schema.py"]  # landed_as_of, landing's summary only
     land_load(settings, 1, LOAD_1)
     con = connect(settings, read_only=True)
     try:
