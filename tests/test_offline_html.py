@@ -50,10 +50,15 @@ def test_data_docs_work_offline(tmp_path):
 @pytest.mark.slow
 def test_dbt_docs_work_offline_and_say_what_the_project_is(tmp_path):
     settings = Settings.from_env({"COSELL_HOME": str(tmp_path / "home"), "COSELL_DUCKDB_THREADS": "1"})
-    page = docs(settings).path
+    first = docs(settings)
+    page = first.path
     seen = visit(page, tmp_path / "chromium")
     assert seen.external == []
     assert "Co-sell warehouse" in seen.dom and "How the data flows" in seen.dom  # the __overview__ docs block
+    written, stamp = page.read_bytes(), page.stat().st_mtime_ns
+    again = docs(settings)  # same project, same relations: the page is kept, no dbt started
+    assert not first.unchanged and again.unchanged and "unchanged" in again.describe()
+    assert page.read_bytes() == written and page.stat().st_mtime_ns == stamp
 
 
 @pytest.mark.slow

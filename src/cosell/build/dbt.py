@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -450,21 +451,69 @@ def _publish_spark_marts(settings: Settings) -> None:
 class DocsSummary:
     path: Path
     seconds: float
+    unchanged: bool = False  # the page already described this project and these relations: not generated again
 
     def describe(self) -> str:
+        if self.unchanged:
+            return f"dbt docs unchanged (same project, same relations and columns): {self.path}"
         return f"dbt docs written to {self.path} in {self.seconds:.1f}s"
 
 
+# Where dbt keeps what is not the project's source: never part of what the docs page describes.
+_NOT_PROJECT = {"target", "logs", "dbt_packages"}
+
+
+def docs_inputs(settings: Settings) -> str:
+    """sha256 of everything the docs page is made of: the project's files, the dbt and adapter versions,
+    and the warehouse's relations with their columns, types and comments (dbt-duckdb's catalog has no
+    row counts or other statistics, so the rows a night adds never change the page)."""
+    from importlib.metadata import version
+
+    from cosell.db import connect
+
+    digest = hashlib.sha256()
+    for package in ("dbt-core", "dbt-duckdb"):
+        digest.update(f"{package}=={version(package)}\n".encode())
+    for path in sorted(DBT_PROJECT_DIR.rglob("*")):
+        relative = path.relative_to(DBT_PROJECT_DIR)
+        if path.is_file() and relative.parts[0] not in _NOT_PROJECT:
+            digest.update(f"{relative.as_posix()}\0".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    if not settings.warehouse.exists():  # dbt creates it empty
+        return digest.hexdigest()
+    con = connect(settings, read_only=True)
+    try:
+        relations = con.execute(
+            "SELECT database_name, schema_name, table_name, 'table', comment FROM duckdb_tables() WHERE NOT internal "
+            "UNION ALL SELECT database_name, schema_name, view_name, 'view', comment FROM duckdb_views() WHERE NOT internal "
+            "UNION ALL SELECT database_name, schema_name, table_name, column_name || ' ' || data_type, comment "
+            "FROM duckdb_columns() WHERE NOT internal ORDER BY ALL"
+        ).fetchall()
+    finally:
+        con.close()
+    digest.update(repr(relations).encode())
+    return digest.hexdigest()
+
+
 def docs(settings: Settings) -> DocsSummary:
-    """`dbt docs generate --static`: one self-contained page of models, columns, tests and lineage."""
+    """`dbt docs generate --static`: one self-contained page of models, columns, tests and lineage.
+
+    The page is generated again only when what it is made of changed (`docs_inputs`, recorded
+    beside the page): a night that only adds rows keeps the page and starts no dbt.
+    """
+    folder = settings.reports_dir / "dbt_docs"
+    page_path, inputs_path = folder / "index.html", folder / "inputs.sha256"
+    inputs = docs_inputs(settings)
+    if page_path.exists() and inputs_path.exists() and inputs_path.read_text(encoding="utf-8").strip() == inputs:
+        return DocsSummary(page_path, 0.0, unchanged=True)
     process, seconds, target_path, log_path = _run_dbt(settings, "docs", "generate", "--static")
     page = target_path / "static_index.html"
     if process.returncode != 0 or not page.exists():
         reason = " ".join(_output_error(process.stdout + "\n" + process.stderr).split())
         raise CosellError(f"dbt docs generate failed: {reason} (log: {log_path / 'dbt.log'})")
-    folder = settings.reports_dir / "dbt_docs"
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".index.html.{os.getpid()}.tmp"
     shutil.copyfile(page, partial)
-    os.replace(partial, folder / "index.html")
-    return DocsSummary(folder / "index.html", seconds)
+    os.replace(partial, page_path)
+    inputs_path.write_text(inputs + "\n", encoding="utf-8")
+    return DocsSummary(page_path, seconds)
