@@ -469,8 +469,6 @@ def docs_inputs(settings: Settings) -> str:
     row counts or other statistics, so the rows a night adds never change the page)."""
     from importlib.metadata import version
 
-    from cosell.db import connect
-
     digest = hashlib.sha256()
     for package in ("dbt-core", "dbt-duckdb"):
         digest.update(f"{package}=={version(package)}\n".encode())
@@ -479,11 +477,18 @@ def docs_inputs(settings: Settings) -> str:
         if path.is_file() and relative.parts[0] not in _NOT_PROJECT:
             digest.update(f"{relative.as_posix()}\0".encode())
             digest.update(hashlib.sha256(path.read_bytes()).digest())
-    if not settings.warehouse.exists():  # dbt creates it empty
-        return digest.hexdigest()
+    relations = _relations(settings) if settings.warehouse.exists() else []  # dbt creates a missing one
+    digest.update(repr(relations).encode())
+    return digest.hexdigest()
+
+
+def _relations(settings: Settings) -> list[tuple]:
+    """Every relation of the warehouse, its comment, and each column with its type and comment."""
+    from cosell.db import connect
+
     con = connect(settings, read_only=True)
     try:
-        relations = con.execute(
+        return con.execute(
             "SELECT database_name, schema_name, table_name, 'table', comment FROM duckdb_tables() WHERE NOT internal "
             "UNION ALL SELECT database_name, schema_name, view_name, 'view', comment FROM duckdb_views() WHERE NOT internal "
             "UNION ALL SELECT database_name, schema_name, table_name, column_name || ' ' || data_type, comment "
@@ -491,8 +496,6 @@ def docs_inputs(settings: Settings) -> str:
         ).fetchall()
     finally:
         con.close()
-    digest.update(repr(relations).encode())
-    return digest.hexdigest()
 
 
 def docs(settings: Settings) -> DocsSummary:
@@ -515,5 +518,5 @@ def docs(settings: Settings) -> DocsSummary:
     partial = folder / f".index.html.{os.getpid()}.tmp"
     shutil.copyfile(page, partial)
     os.replace(partial, page_path)
-    inputs_path.write_text(inputs + "\n", encoding="utf-8")
+    inputs_path.write_text(docs_inputs(settings) + "\n", encoding="utf-8")  # dbt may have created the warehouse
     return DocsSummary(page_path, seconds)
