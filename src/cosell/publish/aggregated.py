@@ -51,15 +51,27 @@ def load_config(path: Path = AGGREGATED_CONFIG) -> dict[str, list[str]]:
     return config
 
 
-def _identifier_values(con: duckdb.DuckDBPyConnection) -> None:
-    """A temp table `identifiers(v)` of every identifier value the raw layer holds."""
+def _identifier_found(con: duckdb.DuckDBPyConnection) -> tuple[str, str, str] | None:
+    """(mart, column, value) of the first text value of the copy that is an identifier the raw layer holds, or None.
+
+    The copy's distinct text values (aggregates: few) are joined to the raw identifier columns, so the
+    raw layer is scanned once and never gathered into a set of its own (O(copy), not O(history) in memory).
+    """
+    text_columns = con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'marts' AND data_type = 'VARCHAR' ORDER BY 1, 2").fetchall()
     present = {r[0] for r in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = 'wh' AND schema_name = 'raw'").fetchall()}
-    parts = [f"SELECT CAST({ident(c)} AS VARCHAR) AS v FROM wh.raw.{ident(t)}"
-             for t, columns in IDENTIFIERS.items() if t in present for c in columns]
-    con.execute("CREATE TEMP TABLE identifiers (v VARCHAR)")
-    if parts:
-        con.execute(f"INSERT INTO identifiers SELECT DISTINCT v FROM ({' UNION ALL '.join(parts)}) WHERE v IS NOT NULL")
+    raw = [f"SELECT CAST({ident(c)} AS VARCHAR) AS v FROM wh.raw.{ident(t)}"
+           for t, columns in IDENTIFIERS.items() if t in present for c in columns]
+    if not text_columns or not raw:
+        return None
+    values = " UNION ".join(f"SELECT {literal(mart)} AS mart, {literal(column)} AS col, {ident(column)} AS v "
+                            f"FROM marts.{ident(mart)} WHERE {ident(column)} IS NOT NULL" for mart, column in text_columns)
+    return con.execute(
+        f"WITH copy_values AS ({values}) SELECT DISTINCT c.mart, c.col, c.v FROM copy_values c "
+        f"JOIN ({' UNION ALL '.join(raw)}) r ON r.v = c.v ORDER BY 1, 2, 3 LIMIT 1"
+    ).fetchone()
 
 
 def publish_aggregated(settings: Settings, config_path: Path = AGGREGATED_CONFIG) -> tuple[Path, list[str]]:
@@ -98,17 +110,12 @@ def publish_aggregated(settings: Settings, config_path: Path = AGGREGATED_CONFIG
             for column in columns:
                 if have[column]:
                     con.execute(f"COMMENT ON COLUMN marts.{ident(mart)}.{ident(column)} IS {literal(have[column])}")
-        _identifier_values(con)
-        text_columns = con.execute(
-            "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database() "
-            "AND schema_name = 'marts' AND data_type = 'VARCHAR' ORDER BY 1, 2").fetchall()
-        for mart, column in text_columns:
-            hit = con.execute(f"SELECT {ident(column)} FROM marts.{ident(mart)} "
-                              f"WHERE {ident(column)} IN (SELECT v FROM identifiers) LIMIT 1").fetchone()
-            if hit:
-                raise CosellError(f"aggregated copy not written: {mart}.{column} holds the identifier {hit[0]!r} "
-                                  f"of a customer, deal, request, activity or response; remove the column from "
-                                  f"{config_path}")
+        found = _identifier_found(con)
+        if found:
+            mart, column, value = found
+            raise CosellError(f"aggregated copy not written: {mart}.{column} holds the identifier {value!r} "
+                              f"of a customer, deal, request, activity or response; remove the column from "
+                              f"{config_path}")
         con.execute("CREATE SCHEMA meta")
         con.execute("CREATE TABLE meta.publication AS SELECT * FROM pub.meta.publication")
         con.execute("DETACH pub")
