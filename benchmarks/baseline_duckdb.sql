@@ -18,19 +18,19 @@ with source as (
 
 renamed as (
     select
-        cast(partner_id as varchar) as partner_id,
-        cast(partner_name as varchar) as partner_name,
-        cast(partner_type as varchar) as partner_type,
-        cast(tier as varchar) as partner_tier,
-        cast(region as varchar) as region,
-        cast(country as varchar) as country,
+        cast(partner_id as TEXT) as partner_id,
+        cast(partner_name as TEXT) as partner_name,
+        cast(partner_type as TEXT) as partner_type,
+        cast(tier as TEXT) as partner_tier,
+        cast(region as TEXT) as region,
+        cast(country as TEXT) as country,
         cast(certified_specialists as integer) as certified_specialists,
-        cast(parent_partner_id as varchar) as parent_partner_id,
+        cast(parent_partner_id as TEXT) as parent_partner_id,
         cast(onboarded_on as date) as onboarded_on,
         cast(is_active as boolean) as is_active,
         cast(updated_at as timestamp) as updated_at,
         cast(_business_date as date) as _business_date,
-        cast(_file_name as varchar) as _file_name,
+        cast(_file_name as TEXT) as _file_name,
         cast(_row_number as bigint) as _row_number,
         cast(_load_id as bigint) as _load_id
     from source
@@ -41,7 +41,7 @@ ranked as (
         *,
         row_number() over (
             partition by partner_id, updated_at
-            order by _business_date desc, _file_name desc, _row_number desc
+            order by updated_at desc, _business_date desc, _file_name desc, _row_number desc
         ) as _version_rank
     from renamed
 )
@@ -63,7 +63,7 @@ with versions as (
 ranked as (
     select
         *,
-        row_number() over (partition by partner_id order by updated_at desc) as _version_rank
+        row_number() over (partition by partner_id order by updated_at desc, _business_date desc, _file_name desc, _row_number desc) as _version_rank
     from versions
 )
 
@@ -89,14 +89,32 @@ from "staging"."stg_raw__partners";
 
 -- dim_partner_versions (table)
 CREATE OR REPLACE TABLE "marts"."dim_partner_versions" AS
-select
-    partner_id,
-    partner_name,
-    partner_type,
-    partner_tier,
-    certified_specialists,
-    updated_at
-from "staging"."stg_raw__partner_versions";
+-- Every landed version of every partner with the interval it is in force:
+-- [valid_from, valid_to), valid_to the next version's updated_at (null: the current
+-- version), valid_from its updated_at except for the partner's earliest version, whose
+-- valid_from is null: it stands for the partner before any recorded change (SPEC section 1:
+-- "the earliest version when none is" before the instant asked about).
+
+with versions as (
+    select * from "staging"."stg_raw__partner_versions"
+),
+
+intervals as (
+    select
+        partner_id,
+        partner_name,
+        partner_type,
+        partner_tier,
+        certified_specialists,
+        updated_at,
+        case
+            when lag(updated_at) over (partition by partner_id order by updated_at) is not null then updated_at
+        end as valid_from,
+        lead(updated_at) over (partition by partner_id order by updated_at) as valid_to
+    from versions
+)
+
+select * from intervals;
 
 -- stg_raw__deals (incremental)
 CREATE OR REPLACE TABLE "staging"."stg_raw__deals" AS
@@ -108,31 +126,31 @@ with source as (
 
 renamed as (
     select
-        cast(deal_id as varchar) as deal_id,
-        cast(partner_id as varchar) as partner_id,
-        cast(customer_id as varchar) as customer_id,
-        cast(customer_name as varchar) as customer_name,
-        cast(customer_segment as varchar) as customer_segment,
-        cast(industry as varchar) as industry,
-        cast(country as varchar) as country,
-        cast(product_category as varchar) as product_category,
-        cast(motion as varchar) as motion,
-        cast(marketplace as varchar) as marketplace,
-        cast(sourced_by as varchar) as sourced_by,
+        cast(deal_id as TEXT) as deal_id,
+        cast(partner_id as TEXT) as partner_id,
+        cast(customer_id as TEXT) as customer_id,
+        cast(customer_name as TEXT) as customer_name,
+        cast(customer_segment as TEXT) as customer_segment,
+        cast(industry as TEXT) as industry,
+        cast(country as TEXT) as country,
+        cast(product_category as TEXT) as product_category,
+        cast(motion as TEXT) as motion,
+        cast(marketplace as TEXT) as marketplace,
+        cast(sourced_by as TEXT) as sourced_by,
         cast(is_new_logo as boolean) as is_new_logo,
-        cast(competitive_situation as varchar) as competitive_situation,
+        cast(competitive_situation as TEXT) as competitive_situation,
         cast(complexity as integer) as complexity,
-        cast(stakeholder_level as varchar) as stakeholder_level,
-        cast(stage as varchar) as stage,
+        cast(stakeholder_level as TEXT) as stakeholder_level,
+        cast(stage as TEXT) as stage,
         cast(amount as decimal(18, 2)) as amount,
-        cast(currency as varchar) as currency,
+        cast(currency as TEXT) as currency,
         cast(registered_at as timestamp) as registered_at,
         cast(expected_close_on as date) as expected_close_on,
         cast(closed_at as timestamp) as closed_at,
         cast(updated_at as timestamp) as updated_at,
         cast(is_deleted as boolean) as is_deleted,
         cast(_business_date as date) as _business_date,
-        cast(_file_name as varchar) as _file_name,
+        cast(_file_name as TEXT) as _file_name,
         cast(_row_number as bigint) as _row_number,
         cast(_load_id as bigint) as _load_id
     from source
@@ -172,10 +190,10 @@ with source as (
 renamed as (
     select
         cast(rate_date as date) as rate_date,
-        cast(currency as varchar) as currency,
+        cast(currency as TEXT) as currency,
         cast(usd_per_unit as decimal(24, 12)) as usd_per_unit,
         cast(_business_date as date) as _business_date,
-        cast(_file_name as varchar) as _file_name,
+        cast(_file_name as TEXT) as _file_name,
         cast(_row_number as bigint) as _row_number,
         cast(_load_id as bigint) as _load_id
     from source
@@ -195,6 +213,39 @@ select * exclude (_version_rank)
 from ranked
 where _version_rank = 1;
 
+-- stg_raw__deal_versions (incremental)
+CREATE OR REPLACE TABLE "staging"."stg_raw__deal_versions" AS
+-- Every landed version of every deal: history for "stage reached" (SPEC section 3) and the
+-- baseline version with its stratum attributes (SPEC section 8.1).
+-- Append-only: a load is read once, after the last _load_id already here (after adding a
+-- column here, run `cosell build --full-refresh`: rows already appended keep it null).
+
+with source as (
+    select * from "raw"."deals"
+    
+),
+
+renamed as (
+    select
+        cast(deal_id as TEXT) as deal_id,
+        cast(stage as TEXT) as stage,
+        cast(amount as decimal(18, 2)) as amount,
+        cast(currency as TEXT) as currency,
+        cast(complexity as integer) as complexity,
+        cast(competitive_situation as TEXT) as competitive_situation,
+        cast(product_category as TEXT) as product_category,
+        cast(customer_segment as TEXT) as customer_segment,
+        cast(updated_at as timestamp) as updated_at,
+        cast(is_deleted as boolean) as is_deleted,
+        cast(_business_date as date) as _business_date,
+        cast(_file_name as TEXT) as _file_name,
+        cast(_row_number as bigint) as _row_number,
+        cast(_load_id as bigint) as _load_id
+    from source
+)
+
+select * from renamed;
+
 -- stg_raw__load_audit (view)
 CREATE OR REPLACE VIEW "staging"."stg_raw__load_audit" AS
 -- One row per file landing has seen (LANDED, DUPLICATE or QUARANTINED).
@@ -206,14 +257,15 @@ with source as (
 renamed as (
     select
         cast(load_id as bigint) as load_id,
-        cast(feed as varchar) as feed,
+        cast(feed as TEXT) as feed,
         cast(business_date as date) as business_date,
-        cast(file_name as varchar) as file_name,
-        cast(file_sha256 as varchar) as file_sha256,
-        cast(status as varchar) as status,
+        cast(file_name as TEXT) as file_name,
+        cast(file_path as TEXT) as file_path,
+        cast(file_sha256 as TEXT) as file_sha256,
+        cast(status as TEXT) as status,
         cast(rows_landed as bigint) as rows_landed,
         cast(rows_rejected as bigint) as rows_rejected,
-        cast(reason as varchar) as reason,
+        cast(reason as TEXT) as reason,
         cast(loaded_at as timestamp) as loaded_at
     from source
 )
@@ -227,9 +279,14 @@ CREATE OR REPLACE TABLE "intermediate"."int_deals_converted" AS
 -- (closed date for closed deals, else registered date; UTC dates), USD = 1, rounded
 -- half-even to cents with exact decimal arithmetic. No rate: amount_usd is null and the
 -- test assert_every_deal_has_an_fx_rate names the deal.
--- Incremental: deals whose latest state landed since the last run, and deals whose as-of
--- rate may have moved (a rate landed since for their currency, dated on or before their
--- reference date). The post-hook removes deals deleted since.
+-- The baseline (SPEC section 8.1): the deal's earliest landed version (smallest updated_at,
+-- then the earlier business date, file name, row), its amount converted like amount_usd but
+-- at the rate in force on the deal's registered date (UTC), and its stratum attributes.
+-- Incremental: deals whose latest state landed since the last run (any version of the deal
+-- landed since rewrites its latest state, so a late earlier version reaches the baseline
+-- too), and deals whose as-of rate may have moved (a rate landed since for their currency or
+-- baseline currency, dated on or before the reference date or the registered date). The
+-- post-hook removes deals deleted since.
 
 with
 
@@ -245,14 +302,32 @@ fx_rates as (
     select rate_date, currency, usd_per_unit from "staging"."stg_raw__fx_rates"
 ),
 
+baseline_versions as (
+    select
+        deal_id,
+        amount as baseline_amount,
+        currency as baseline_currency,
+        complexity as baseline_complexity,
+        competitive_situation as baseline_competitive_situation,
+        product_category as baseline_product_category,
+        customer_segment as baseline_customer_segment
+    from "staging"."stg_raw__deal_versions"
+    where deal_id in (select deal_id from deals)
+    qualify row_number() over (
+        partition by deal_id order by updated_at asc, _business_date asc, _file_name asc, _row_number asc
+    ) = 1
+),
+
 referenced as (
     select
         *,
         case
             when stage in ('CLOSED_WON', 'CLOSED_LOST') then cast(coalesce(closed_at, registered_at) as date)
             else cast(registered_at as date)
-        end as fx_reference_date
+        end as fx_reference_date,
+        cast(registered_at as date) as baseline_fx_reference_date
     from deals
+    inner join baseline_versions using (deal_id)
 ),
 
 rated as (
@@ -269,20 +344,36 @@ rated as (
         and referenced.fx_reference_date >= fx_rates.rate_date
 ),
 
+baseline_rated as (
+    select
+        rated.*,
+        case
+            when rated.baseline_currency = 'USD' then cast(1 as decimal(24, 12))
+            else fx_rates.usd_per_unit
+        end as baseline_usd_per_unit
+    from rated
+    asof left join fx_rates
+        on rated.baseline_currency = fx_rates.currency
+        and rated.baseline_fx_reference_date >= fx_rates.rate_date
+),
+
 converted as (
     select
         *,
-        -- DECIMAL(38,2) x DECIMAL(38,12) -> DECIMAL(38,14): exact; round_even is half-even.
+        -- Exact product (14 decimals), then half-even to cents.
         cast(
             round_even(cast(amount as decimal(38, 2)) * cast(usd_per_unit as decimal(38, 12)), 2)
             as decimal(18, 2)
         ) as amount_usd,
+        cast(
+            round_even(cast(baseline_amount as decimal(38, 2)) * cast(baseline_usd_per_unit as decimal(38, 12)), 2)
+            as decimal(18, 2)
+        ) as baseline_amount_usd,
         (select coalesce(max(load_id), -1) from "staging"."stg_raw__load_audit") as _load_id_watermark
-    from rated
+    from baseline_rated
 )
 
 select * from converted;
-delete from "intermediate"."int_deals_converted" where deal_id in (select deal_id from "staging"."stg_raw__deals" where is_deleted);
 
 -- stg_raw__engagements (incremental)
 CREATE OR REPLACE TABLE "staging"."stg_raw__engagements" AS
@@ -294,19 +385,19 @@ with source as (
 
 renamed as (
     select
-        cast(request_id as varchar) as request_id,
-        cast(deal_id as varchar) as deal_id,
-        cast(partner_id as varchar) as partner_id,
-        cast(resource_type as varchar) as resource_type,
-        cast(status as varchar) as status,
+        cast(request_id as TEXT) as request_id,
+        cast(deal_id as TEXT) as deal_id,
+        cast(partner_id as TEXT) as partner_id,
+        cast(resource_type as TEXT) as resource_type,
+        cast(status as TEXT) as status,
         cast(requested_at as timestamp) as requested_at,
-        cast(stage_at_request as varchar) as stage_at_request,
+        cast(stage_at_request as TEXT) as stage_at_request,
         cast(confirmed_at as timestamp) as confirmed_at,
         cast(completed_at as timestamp) as completed_at,
-        cast(vendor_resource_id as varchar) as vendor_resource_id,
+        cast(vendor_resource_id as TEXT) as vendor_resource_id,
         cast(updated_at as timestamp) as updated_at,
         cast(_business_date as date) as _business_date,
-        cast(_file_name as varchar) as _file_name,
+        cast(_file_name as TEXT) as _file_name,
         cast(_row_number as bigint) as _row_number,
         cast(_load_id as bigint) as _load_id
     from source
@@ -378,7 +469,7 @@ classified as (
             when requests.confirmed_at is not null
                 then round(
         (date_diff('second', requests.requested_at::timestamp, requests.confirmed_at::timestamp ))
-     / 3600.0, 6)
+     / cast(3600 as double), 6)
         end as hours_to_confirm,
         partner_deals.deal_closed_at
     from requests
@@ -395,13 +486,14 @@ final as (
 )
 
 select * from final;
-delete from "intermediate"."int_requests_classified" where deal_id not in (select deal_id from "intermediate"."int_deals_converted" where motion <> 'DIRECT') or request_id in ( select latest.request_id from "staging"."stg_raw__engagements" as latest inner join "intermediate"."int_requests_classified" as kept on latest.request_id = kept.request_id where latest.deal_id is distinct from kept.deal_id );
 
 -- int_deals_support_aggregated (incremental)
 CREATE OR REPLACE TABLE "intermediate"."int_deals_support_aggregated" AS
 -- Co-sell support per deal (SPEC section 3): requests, supported requests, the first
--- support (earliest confirmed_at, ties: smaller request_id) and the sorted distinct
--- resource types of its supported requests.
+-- support (earliest confirmed_at, ties: smaller request_id), the sorted distinct
+-- resource types of its supported requests, and whether it was supported before close (one
+-- of its requests is: int_requests_classified holds the rule, which is first_support_at <
+-- closed_at at the deal's grain).
 -- Incremental: deals with a request recomputed since the last run, and deals whose request
 -- count no longer matches (a request moved to another deal). The post-hook removes deals
 -- left without requests.
@@ -433,7 +525,8 @@ counted as (
         nullif(
             array_to_string(list_sort(list_distinct(list(case when is_supported then resource_type end))), '|'),
             ''
-        ) as resource_types
+        ) as resource_types,
+        bool_or(is_supported_before_close) as is_supported_before_close
     from requests
     group by deal_id
 ),
@@ -452,38 +545,13 @@ final as (
 )
 
 select * from final;
-delete from "intermediate"."int_deals_support_aggregated" where deal_id not in (select deal_id from "intermediate"."int_requests_classified");
-
--- stg_raw__deal_versions (incremental)
-CREATE OR REPLACE TABLE "staging"."stg_raw__deal_versions" AS
--- Every landed version of every deal (history for "stage reached", SPEC section 3).
--- Append-only: a load is read once, after the last _load_id already here.
-
-with source as (
-    select * from "raw"."deals"
-    
-),
-
-renamed as (
-    select
-        cast(deal_id as varchar) as deal_id,
-        cast(stage as varchar) as stage,
-        cast(updated_at as timestamp) as updated_at,
-        cast(is_deleted as boolean) as is_deleted,
-        cast(_business_date as date) as _business_date,
-        cast(_file_name as varchar) as _file_name,
-        cast(_row_number as bigint) as _row_number,
-        cast(_load_id as bigint) as _load_id
-    from source
-)
-
-select * from renamed;
 
 -- int_deals_stage_reached (incremental)
 CREATE OR REPLACE TABLE "intermediate"."int_deals_stage_reached" AS
 -- When each deal first reached each stage of the order (SPEC section 3): the earliest
 -- updated_at of its landed versions whose stage is that stage or later. CLOSED_LOST is
--- outside the order and never counts as later; closed_lost_at is when it was first lost.
+-- outside the order and never counts as later; closed_lost_at is when it was first lost;
+-- highest_stage_rank is the rank of the latest stage of the order it reached (0: none).
 -- Incremental: deals with a version landed since the last run are recomputed over all
 -- their versions (versions are never removed, so no row ever has to go).
 
@@ -493,14 +561,14 @@ with versions as (
         stage,
         updated_at,
         case stage
-            when 'PROSPECT' then 1
-            when 'QUALIFIED' then 2
-            when 'TECHNICAL_VALIDATION' then 3
-            when 'BUSINESS_VALIDATION' then 4
-            when 'COMMITTED' then 5
-            when 'CLOSED_WON' then 6
-            else 0
-        end as stage_rank
+        when 'PROSPECT' then 1
+        when 'QUALIFIED' then 2
+        when 'TECHNICAL_VALIDATION' then 3
+        when 'BUSINESS_VALIDATION' then 4
+        when 'COMMITTED' then 5
+        when 'CLOSED_WON' then 6
+        else 0
+    end as stage_rank
     from "staging"."stg_raw__deal_versions"
     
 ),
@@ -514,7 +582,8 @@ reached as (
         min(case when stage_rank >= 4 then updated_at end) as business_validation_at,
         min(case when stage_rank >= 5 then updated_at end) as committed_at,
         min(case when stage_rank >= 6 then updated_at end) as closed_won_at,
-        min(case when stage = 'CLOSED_LOST' then updated_at end) as closed_lost_at
+        min(case when stage = 'CLOSED_LOST' then updated_at end) as closed_lost_at,
+        max(stage_rank) as highest_stage_rank
     from versions
     group by deal_id
 )
@@ -527,7 +596,8 @@ from reached;
 -- int_deals_enriched (incremental)
 CREATE OR REPLACE TABLE "intermediate"."int_deals_enriched" AS
 -- Live partner deals (motion <> DIRECT) with partner attributes (current state), the
--- derived fields of SPEC section 3, co-sell support, eligibility and cohort_group (section 5).
+-- derived fields of SPEC section 3, the baseline attributes (section 8.1), co-sell support,
+-- eligibility and cohort_group (section 5).
 -- Incremental: deals recomputed since the last run in int_deals_converted or
 -- int_deals_stage_reached, deals of partners with a version landed since, and deals whose
 -- support no longer matches int_deals_support_aggregated (compared, not tracked, so a
@@ -577,10 +647,10 @@ joined as (
         deals.competitive_situation,
         deals.complexity,
         case
-            when deals.complexity <= 2 then 'LOW'
-            when deals.complexity = 3 then 'MEDIUM'
-            else 'HIGH'
-        end as complexity_band,
+        when deals.complexity <= 2 then 'LOW'
+        when deals.complexity = 3 then 'MEDIUM'
+        else 'HIGH'
+    end as complexity_band,
         deals.stakeholder_level,
         deals.stage,
         deals.stage in ('CLOSED_WON', 'CLOSED_LOST') as is_closed,
@@ -592,13 +662,35 @@ joined as (
         deals.usd_per_unit,
         deals.amount_usd,
         case
-            when deals.amount_usd is null then null
-            when deals.amount_usd < 25000 then 'A_LT_25K'
-            when deals.amount_usd < 100000 then 'B_25K_100K'
-            when deals.amount_usd < 250000 then 'C_100K_250K'
-            when deals.amount_usd < 1000000 then 'D_250K_1M'
-            else 'E_GE_1M'
-        end as amount_band,
+        when deals.amount_usd is null then null
+        when deals.amount_usd < 25000 then 'A_LT_25K'
+        when deals.amount_usd < 100000 then 'B_25K_100K'
+        when deals.amount_usd < 250000 then 'C_100K_250K'
+        when deals.amount_usd < 1000000 then 'D_250K_1M'
+        else 'E_GE_1M'
+    end as amount_band,
+        deals.baseline_amount,
+        deals.baseline_currency,
+        deals.baseline_fx_reference_date,
+        deals.baseline_usd_per_unit,
+        deals.baseline_amount_usd,
+        case
+        when deals.baseline_amount_usd is null then null
+        when deals.baseline_amount_usd < 25000 then 'A_LT_25K'
+        when deals.baseline_amount_usd < 100000 then 'B_25K_100K'
+        when deals.baseline_amount_usd < 250000 then 'C_100K_250K'
+        when deals.baseline_amount_usd < 1000000 then 'D_250K_1M'
+        else 'E_GE_1M'
+    end as baseline_amount_band,
+        deals.baseline_complexity,
+        case
+        when deals.baseline_complexity <= 2 then 'LOW'
+        when deals.baseline_complexity = 3 then 'MEDIUM'
+        else 'HIGH'
+    end as baseline_complexity_band,
+        deals.baseline_competitive_situation,
+        deals.baseline_product_category,
+        deals.baseline_customer_segment,
         deals.registered_at,
         cast(date_trunc('month', deals.registered_at) as date) as registered_month,
         deals.expected_close_on,
@@ -613,6 +705,7 @@ joined as (
         coalesce(support.supported_requests, 0) as supported_requests,
         coalesce(support.requests_total, 0) > 0 as is_cosell_requested,
         coalesce(support.supported_requests, 0) > 0 as is_cosell_supported,
+        coalesce(support.is_supported_before_close, false) as is_supported_before_close,
         support.first_support_at,
         cast(date_trunc('month', support.first_support_at) as date) as first_support_month,
         support.first_support_stage,
@@ -656,7 +749,7 @@ final as (
         ) as is_cosell_eligible,
         case
             when not is_closed then null
-            when is_cosell_supported and first_support_at < closed_at then 'TREATED'
+            when is_supported_before_close then 'TREATED'
             when requests_total = 0 then 'CONTROL'
             else 'EXCLUDED'
         end as cohort_group,
@@ -665,7 +758,6 @@ final as (
 )
 
 select * from final;
-delete from "intermediate"."int_deals_enriched" where deal_id not in (select deal_id from "intermediate"."int_deals_converted" where motion <> 'DIRECT');
 
 -- fct_cosell_deals (incremental)
 CREATE OR REPLACE TABLE "marts"."fct_cosell_deals" AS
@@ -703,6 +795,17 @@ select
     usd_per_unit,
     amount_usd,
     amount_band,
+    baseline_amount,
+    baseline_currency,
+    baseline_fx_reference_date,
+    baseline_usd_per_unit,
+    baseline_amount_usd,
+    baseline_amount_band,
+    baseline_complexity,
+    baseline_complexity_band,
+    baseline_competitive_situation,
+    baseline_product_category,
+    baseline_customer_segment,
     registered_at,
     registered_month,
     expected_close_on,
@@ -711,6 +814,7 @@ select
     is_cosell_eligible,
     is_cosell_requested,
     is_cosell_supported,
+    is_supported_before_close,
     requests_total,
     supported_requests,
     first_support_at,
@@ -722,7 +826,6 @@ select
     updated_at,
     _load_id_watermark
 from "intermediate"."int_deals_enriched";
-delete from "marts"."fct_cosell_deals" where deal_id not in (select deal_id from "intermediate"."int_deals_enriched");
 
 -- fct_cosell_engagements (incremental)
 CREATE OR REPLACE TABLE "marts"."fct_cosell_engagements" AS
@@ -748,7 +851,6 @@ select
     updated_at,
     _load_id_watermark
 from "intermediate"."int_requests_classified";
-delete from "marts"."fct_cosell_engagements" where request_id not in (select request_id from "intermediate"."int_requests_classified");
 
 -- stg_raw__satisfaction_responses (incremental)
 CREATE OR REPLACE TABLE "staging"."stg_raw__satisfaction_responses" AS
@@ -763,15 +865,15 @@ with source as (
 
 renamed as (
     select
-        cast(response_id as varchar) as response_id,
-        cast(partner_id as varchar) as partner_id,
-        cast(request_id as varchar) as request_id,
-        cast(survey_type as varchar) as survey_type,
+        cast(response_id as TEXT) as response_id,
+        cast(partner_id as TEXT) as partner_id,
+        cast(request_id as TEXT) as request_id,
+        cast(survey_type as TEXT) as survey_type,
         cast(score as integer) as score,
         cast(submitted_at as timestamp) as submitted_at,
-        cast(comment as varchar) as comment,
+        cast(comment as TEXT) as comment,
         cast(_business_date as date) as _business_date,
-        cast(_file_name as varchar) as _file_name,
+        cast(_file_name as TEXT) as _file_name,
         cast(_row_number as bigint) as _row_number,
         cast(_load_id as bigint) as _load_id
     from source
@@ -835,42 +937,55 @@ select * from final;
 
 -- int_uplift_strata (table)
 CREATE OR REPLACE TABLE "intermediate"."int_uplift_strata" AS
--- Strata of the coarsened exact matching (SPEC section 5) within each slice: a stratum is
--- (amount_band, complexity_band, competitive_situation, product_category, customer_segment);
--- it is matched when it holds at least one TREATED and one CONTROL deal.
+-- Strata of the coarsened exact matching (SPEC sections 5 and 8.1) within each slice: a
+-- stratum is (amount_band, complexity_band, competitive_situation, product_category,
+-- customer_segment) of the deal's baseline version; it is matched when it holds at least one
+-- TREATED and one CONTROL deal. The won pipeline per group feeds the deal size columns (8.4).
 
 with  __dbt__cte__int_cohort_slices as (
 
 
--- Members of the matched-deal comparison (SPEC section 5), counted: one row per group of
--- TREATED or CONTROL deals that share a slice, a stratum and a cohort_group, with their
--- deal count, wins, cycle-day sum and count, and pipeline. Deals are counted once into
--- cells of every attribute the slices use, then the cells are listed under each slice, so
--- the cost grows with the number of cells, not with deals times slices. Ephemeral: it only
--- feeds int_uplift_strata, which sums the rows of a (slice, stratum).
--- OVERALL: every deal. PARTNER_TYPE / PARTNER_TIER / COMPLEXITY_BAND: treated and controls
--- sharing the value. RESOURCE_TYPE: treated deals with a supported request of that type
--- confirmed before close, against all controls. FIRST_SUPPORT_STAGE: treated deals by
--- first_support_stage, against all controls. Controls are listed only under slice values
--- that have at least one treated deal (a slice without treated deals has no row).
+-- Members of the matched-deal comparison (SPEC sections 5 and 8), counted: one row per group
+-- of TREATED or CONTROL deals that share a slice, a stratum and a cohort_group, with their
+-- deal count, wins, cycle-day sum and count, pipeline and won pipeline. Deals are counted
+-- once into cells of every attribute the slices use, then the cells are listed under each
+-- slice, so the cost grows with the number of cells, not with deals times slices. Ephemeral:
+-- it only feeds int_uplift_strata, which sums the rows of a (slice, stratum).
+-- Strata are on the baseline attributes (section 8.1): the columns keep the names
+-- amount_band, complexity_band, ... and hold baseline_amount_band, baseline_complexity_band, ...
+-- OVERALL: every deal. PARTNER_TYPE / PARTNER_TIER / MOTION: treated and controls sharing the
+-- current value; COMPLEXITY_BAND: sharing baseline_complexity_band. RESOURCE_TYPE: treated
+-- deals with a supported request of that type confirmed before close, against all controls.
+-- FIRST_SUPPORT_STAGE S: treated deals by first_support_stage, against the controls that
+-- reached S (section 8.2; SPEC section 3 "stage reached"; CLOSED_LOST: the deal has a
+-- CLOSED_LOST version). Controls are listed only under slice values that have at least one
+-- treated deal (a slice without treated deals has no row).
 
 with cohort as (
     select
-        deal_id,
-        cohort_group,
-        coalesce(partner_type, 'UNKNOWN') as partner_type,
-        coalesce(partner_tier, 'UNKNOWN') as partner_tier,
-        complexity_band,
-        first_support_stage,
-        amount_band,
-        competitive_situation,
-        product_category,
-        customer_segment,
-        is_won,
-        cycle_days,
-        amount_usd
-    from "intermediate"."int_deals_enriched"
-    where cohort_group in ('TREATED', 'CONTROL')
+        deals.deal_id,
+        deals.cohort_group,
+        coalesce(deals.partner_type, 'UNKNOWN') as partner_type,
+        coalesce(deals.partner_tier, 'UNKNOWN') as partner_tier,
+        deals.baseline_complexity_band as slice_complexity_band,
+        deals.motion,
+        deals.first_support_stage,
+        -- How far a CONTROL deal got (for the stage-aligned controls): the rank of the latest
+        -- stage of the order it reached (0: none), and whether it reached CLOSED_LOST.
+        case when deals.cohort_group = 'CONTROL' then stages.highest_stage_rank end as reached_rank,
+        case when deals.cohort_group = 'CONTROL' then stages.closed_lost_at is not null end as reached_closed_lost,
+        deals.baseline_amount_band as amount_band,
+        deals.baseline_complexity_band as complexity_band,
+        deals.baseline_competitive_situation as competitive_situation,
+        deals.baseline_product_category as product_category,
+        deals.baseline_customer_segment as customer_segment,
+        deals.is_won,
+        deals.cycle_days,
+        deals.amount_usd
+    from "intermediate"."int_deals_enriched" as deals
+    left join "intermediate"."int_deals_stage_reached" as stages
+        on deals.deal_id = stages.deal_id
+    where deals.cohort_group in ('TREATED', 'CONTROL')
 ),
 
 cells as (
@@ -878,9 +993,13 @@ cells as (
         cohort_group,
         partner_type,
         partner_tier,
-        complexity_band,
+        slice_complexity_band,
+        motion,
         first_support_stage,
+        reached_rank,
+        reached_closed_lost,
         amount_band,
+        complexity_band,
         competitive_situation,
         product_category,
         customer_segment,
@@ -888,7 +1007,8 @@ cells as (
         count(case when is_won then 1 end) as wins,
         sum(cycle_days) as cycle_days_sum,
         count(cycle_days) as cycle_days_count,
-        sum(amount_usd) as pipeline_usd
+        sum(amount_usd) as pipeline_usd,
+        sum(case when is_won then amount_usd end) as won_pipeline_usd
     from cohort
     group by all
 ),
@@ -916,39 +1036,59 @@ treated_by_resource_type as (
         count(case when is_won then 1 end) as wins,
         sum(cycle_days) as cycle_days_sum,
         count(cycle_days) as cycle_days_count,
-        sum(amount_usd) as pipeline_usd
+        sum(amount_usd) as pipeline_usd,
+        sum(case when is_won then amount_usd end) as won_pipeline_usd
     from cohort
     inner join treated_resource_types using (deal_id)
     group by all
 ),
 
 by_attribute as (
-    select 'OVERALL' as slice_type, 'ALL' as slice_value, cohort_group, amount_band, complexity_band, competitive_situation, product_category, customer_segment, deals, wins, cycle_days_sum, cycle_days_count, pipeline_usd from cells
+    select 'OVERALL' as slice_type, 'ALL' as slice_value, cohort_group, amount_band, complexity_band, competitive_situation, product_category, customer_segment, deals, wins, cycle_days_sum, cycle_days_count, pipeline_usd, won_pipeline_usd from cells
     union all
-    select 'PARTNER_TYPE' as slice_type, partner_type as slice_value, cohort_group, amount_band, complexity_band, competitive_situation, product_category, customer_segment, deals, wins, cycle_days_sum, cycle_days_count, pipeline_usd from cells
+    select 'PARTNER_TYPE' as slice_type, partner_type as slice_value, cohort_group, amount_band, complexity_band, competitive_situation, product_category, customer_segment, deals, wins, cycle_days_sum, cycle_days_count, pipeline_usd, won_pipeline_usd from cells
     union all
-    select 'PARTNER_TIER' as slice_type, partner_tier as slice_value, cohort_group, amount_band, complexity_band, competitive_situation, product_category, customer_segment, deals, wins, cycle_days_sum, cycle_days_count, pipeline_usd from cells
+    select 'PARTNER_TIER' as slice_type, partner_tier as slice_value, cohort_group, amount_band, complexity_band, competitive_situation, product_category, customer_segment, deals, wins, cycle_days_sum, cycle_days_count, pipeline_usd, won_pipeline_usd from cells
     union all
-    select 'COMPLEXITY_BAND' as slice_type, complexity_band as slice_value, cohort_group, amount_band, complexity_band, competitive_situation, product_category, customer_segment, deals, wins, cycle_days_sum, cycle_days_count, pipeline_usd from cells
+    select 'COMPLEXITY_BAND' as slice_type, slice_complexity_band as slice_value, cohort_group, amount_band, complexity_band, competitive_situation, product_category, customer_segment, deals, wins, cycle_days_sum, cycle_days_count, pipeline_usd, won_pipeline_usd from cells
+    union all
+    select 'MOTION' as slice_type, motion as slice_value, cohort_group, amount_band, complexity_band, competitive_situation, product_category, customer_segment, deals, wins, cycle_days_sum, cycle_days_count, pipeline_usd, won_pipeline_usd from cells
 ),
 
 treated_by_support as (
     select * from treated_by_resource_type
     union all
-    select 'FIRST_SUPPORT_STAGE' as slice_type, first_support_stage as slice_value, cohort_group, amount_band, complexity_band, competitive_situation, product_category, customer_segment, deals, wins, cycle_days_sum, cycle_days_count, pipeline_usd
+    select 'FIRST_SUPPORT_STAGE' as slice_type, first_support_stage as slice_value, cohort_group, amount_band, complexity_band, competitive_situation, product_category, customer_segment, deals, wins, cycle_days_sum, cycle_days_count, pipeline_usd, won_pipeline_usd
     from cells
     where cohort_group = 'TREATED'
 ),
 
 support_slice_values as (
-    select distinct slice_type, slice_value from treated_by_support
+    select distinct
+        slice_type,
+        slice_value,
+        case slice_value
+        when 'PROSPECT' then 1
+        when 'QUALIFIED' then 2
+        when 'TECHNICAL_VALIDATION' then 3
+        when 'BUSINESS_VALIDATION' then 4
+        when 'COMMITTED' then 5
+        when 'CLOSED_WON' then 6
+        else 0
+    end as stage_rank
+    from treated_by_support
 ),
 
 controls_by_support as (
-    select support_slice_values.slice_type, support_slice_values.slice_value, cohort_group, amount_band, complexity_band, competitive_situation, product_category, customer_segment, deals, wins, cycle_days_sum, cycle_days_count, pipeline_usd
+    select support_slice_values.slice_type, support_slice_values.slice_value, cohort_group, amount_band, complexity_band, competitive_situation, product_category, customer_segment, deals, wins, cycle_days_sum, cycle_days_count, pipeline_usd, won_pipeline_usd
     from support_slice_values
-    cross join cells
-    where cells.cohort_group = 'CONTROL'
+    inner join cells
+        on cells.cohort_group = 'CONTROL'
+        and (
+            support_slice_values.slice_type = 'RESOURCE_TYPE'
+            or (support_slice_values.slice_value = 'CLOSED_LOST' and cells.reached_closed_lost)
+            or (support_slice_values.slice_value <> 'CLOSED_LOST' and cells.reached_rank >= support_slice_values.stage_rank)
+        )
 ),
 
 final as (
@@ -982,7 +1122,9 @@ strata as (
         sum(case when cohort_group = 'CONTROL' then cycle_days_sum end)
             / nullif(sum(case when cohort_group = 'CONTROL' then cycle_days_count end), 0) as control_mean_cycle_days,
         coalesce(sum(case when cohort_group = 'TREATED' then pipeline_usd end), 0) as treated_pipeline_usd,
-        coalesce(sum(case when cohort_group = 'CONTROL' then pipeline_usd end), 0) as control_pipeline_usd
+        coalesce(sum(case when cohort_group = 'CONTROL' then pipeline_usd end), 0) as control_pipeline_usd,
+        coalesce(sum(case when cohort_group = 'TREATED' then won_pipeline_usd end), 0) as treated_won_pipeline_usd,
+        coalesce(sum(case when cohort_group = 'CONTROL' then won_pipeline_usd end), 0) as control_won_pipeline_usd
     from members
     group by 1, 2, 3, 4, 5, 6, 7
 ),
@@ -1040,9 +1182,10 @@ from "staging"."stg_raw__load_audit";
 
 -- mart_cosell_uplift (table)
 CREATE OR REPLACE TABLE "marts"."mart_cosell_uplift" AS
--- Matched-deal comparison per slice (SPEC section 5): CEM weights w_s = n_T^s / N_T over
--- the slice's matched strata (ATT). Revenue columns: half-even to cents of the value
--- first rounded to 6 decimals (removes floating noise before the cent decision).
+-- Matched-deal comparison per slice (SPEC sections 5 and 8): CEM weights w_s = n_T^s / N_T
+-- over the slice's matched strata (ATT), the interval of section 8.3 and the deal size of
+-- section 8.4. Money columns: the exact-in-DOUBLE value first rounded to 6 decimals (removes
+-- floating noise before the cent decision), then half-even to cents.
 
 with all_strata as (
     select * from "intermediate"."int_uplift_strata"
@@ -1063,7 +1206,10 @@ slice_totals as (
         slice_value,
         sum(treated_deals) as matched_treated_deals,
         sum(control_deals) as matched_control_deals,
-        count(*) as matched_strata
+        count(*) as matched_strata,
+        -- pbar_G: the group's pooled win rate over the slice's matched strata (section 8.3).
+        cast(sum(treated_wins) as double) / sum(treated_deals) as pooled_treated_win_rate,
+        cast(sum(control_wins) as double) / sum(control_deals) as pooled_control_win_rate
     from strata
     group by 1, 2
 ),
@@ -1071,7 +1217,16 @@ slice_totals as (
 weighted as (
     select
         strata.*,
-        cast(strata.treated_deals as double) / slice_totals.matched_treated_deals as weight
+        cast(strata.treated_deals as double) / slice_totals.matched_treated_deals as weight,
+        -- v_G^s: p(1 - p) / (n - 1) for n >= 2 (unbiased), pbar (1 - pbar) for a one-deal group.
+        case
+            when strata.treated_deals >= 2 then strata.p_treated * (1 - strata.p_treated) / (strata.treated_deals - 1)
+            else slice_totals.pooled_treated_win_rate * (1 - slice_totals.pooled_treated_win_rate)
+        end as treated_variance,
+        case
+            when strata.control_deals >= 2 then strata.p_control * (1 - strata.p_control) / (strata.control_deals - 1)
+            else slice_totals.pooled_control_win_rate * (1 - slice_totals.pooled_control_win_rate)
+        end as control_variance
     from strata
     inner join slice_totals
         on strata.slice_type = slice_totals.slice_type
@@ -1084,16 +1239,28 @@ matched as (
         slice_value,
         sum(weight * p_treated) as treated_win_rate,
         sum(weight * p_control) as control_win_rate,
-        sqrt(sum(
-            weight * weight * (
-                p_treated * (1 - p_treated) / treated_deals
-                + p_control * (1 - p_control) / control_deals
-            )
-        )) as uplift_standard_error,
+        sqrt(sum(weight * weight * (treated_variance + control_variance))) as uplift_standard_error,
         sum(weight * (treated_mean_cycle_days - control_mean_cycle_days)) as cycle_days_uplift,
         sum((p_treated - p_control) * cast(treated_pipeline_usd as double)) as incremental_revenue_usd,
         sum((p_treated - p_control) * cast(control_pipeline_usd as double)) as opportunity_revenue_usd
     from weighted
+    group by 1, 2
+),
+
+won_matched as (
+    -- Section 8.4: matched strata with at least one won TREATED and one won CONTROL deal;
+    -- v_s = won TREATED in s / won TREATED in all of them, so sum v_s a_T^s is the plain mean
+    -- amount_usd of the won TREATED deals of these strata.
+    select
+        slice_type,
+        slice_value,
+        sum(treated_wins) as won_matched_treated_deals,
+        sum(control_wins) as won_matched_control_deals,
+        cast(sum(treated_won_pipeline_usd) as double) / sum(treated_wins) as treated_avg_won_usd,
+        sum(treated_wins * (cast(control_won_pipeline_usd as double) / control_wins)) / sum(treated_wins)
+            as control_avg_won_usd
+    from strata
+    where treated_wins > 0 and control_wins > 0
     group by 1, 2
 ),
 
@@ -1119,10 +1286,11 @@ final as (
     select
         naive.slice_type,
         naive.slice_value,
-        naive.treated_deals,
-        naive.control_deals,
-        coalesce(slice_totals.matched_treated_deals, 0) as matched_treated_deals,
-        coalesce(slice_totals.matched_control_deals, 0) as matched_control_deals,
+        -- sums of counts are HUGEINT on DuckDB: the contract publishes counts as BIGINT
+        cast(naive.treated_deals as bigint) as treated_deals,
+        cast(naive.control_deals as bigint) as control_deals,
+        cast(coalesce(slice_totals.matched_treated_deals, 0) as bigint) as matched_treated_deals,
+        cast(coalesce(slice_totals.matched_control_deals, 0) as bigint) as matched_control_deals,
         coalesce(slice_totals.matched_strata, 0) as matched_strata,
         round(cast(coalesce(slice_totals.matched_treated_deals, 0) as double) / naive.treated_deals, 10)
             as matched_treated_share,
@@ -1137,10 +1305,13 @@ final as (
         round(naive.naive_control_win_rate, 10) as naive_control_win_rate,
         round(naive.naive_treated_win_rate - naive.naive_control_win_rate, 10) as naive_win_rate_uplift,
         round(matched.cycle_days_uplift, 10) as cycle_days_uplift,
-        cast(round_even(cast(round(matched.incremental_revenue_usd, 6) as decimal(38, 6)), 2) as decimal(18, 2))
-            as incremental_revenue_usd,
-        cast(round_even(cast(round(matched.opportunity_revenue_usd, 6) as decimal(38, 6)), 2) as decimal(18, 2))
-            as opportunity_revenue_usd,
+        cast(round_even(cast(round(matched.incremental_revenue_usd, 6) as decimal(38, 6)), 2) as decimal(18, 2)) as incremental_revenue_usd,
+        cast(round_even(cast(round(matched.opportunity_revenue_usd, 6) as decimal(38, 6)), 2) as decimal(18, 2)) as opportunity_revenue_usd,
+        cast(coalesce(won_matched.won_matched_treated_deals, 0) as bigint) as won_matched_treated_deals,
+        cast(coalesce(won_matched.won_matched_control_deals, 0) as bigint) as won_matched_control_deals,
+        cast(round_even(cast(round(won_matched.treated_avg_won_usd, 6) as decimal(38, 6)), 2) as decimal(18, 2)) as treated_avg_won_usd,
+        cast(round_even(cast(round(won_matched.control_avg_won_usd, 6) as decimal(38, 6)), 2) as decimal(18, 2)) as control_avg_won_usd,
+        cast(round_even(cast(round(won_matched.treated_avg_won_usd - won_matched.control_avg_won_usd, 6) as decimal(38, 6)), 2) as decimal(18, 2)) as deal_size_uplift_usd,
         as_of.as_of_date
     from naive
     cross join as_of
@@ -1150,6 +1321,9 @@ final as (
     left join matched
         on naive.slice_type = matched.slice_type
         and naive.slice_value = matched.slice_value
+    left join won_matched
+        on naive.slice_type = won_matched.slice_type
+        and naive.slice_value = won_matched.slice_value
     where naive.treated_deals > 0
 )
 
@@ -1178,6 +1352,94 @@ select
     is_matched
 from "intermediate"."int_uplift_strata"
 where slice_type = 'OVERALL';
+
+-- mart_new_logo_by_participation (table)
+CREATE OR REPLACE TABLE "marts"."mart_new_logo_by_participation" AS
+-- New-logo acquisition by co-sell participation (SPEC section 8.7). For each UTC quarter q
+-- and each partner with a deal registered in q: participation_rate = its deals registered in q
+-- that are co-sell supported / its deals registered in q; ABOVE_AVERAGE when the rate is
+-- strictly greater than the mean rate of those partners in q (both rounded to
+-- cosell_rate_decimals first, so equal rates are never split by floating noise; the mean is
+-- taken in DECIMAL, so it does not depend on the order an engine adds the rates in), else
+-- BELOW_AVERAGE. new_logo_deals_won counts the partner's won new-logo deals with closed_at in
+-- q, wherever they were registered. partner_type is the partner's current type.
+
+with deals as (
+    select * from "marts"."fct_cosell_deals"
+),
+
+registered as (
+    select
+        cast(date_trunc('quarter', registered_at) as date) as quarter,
+        partner_id,
+        partner_type,
+        count(*) as deals_registered,
+        count(case when is_cosell_supported then 1 end) as supported_deals
+    from deals
+    group by 1, 2, 3
+),
+
+rated as (
+    select
+        *,
+        round(supported_deals / deals_registered, 10) as participation_rate
+    from registered
+),
+
+leveled as (
+    select
+        *,
+        case
+            when participation_rate > round(cast(
+        ((sum(cast(round(participation_rate * 10000000000) as bigint)) over (partition by quarter)) // (count(participation_rate) over (partition by quarter))) + case
+            when 2 * (sum(cast(round(participation_rate * 10000000000) as bigint)) over (partition by quarter) - ((sum(cast(round(participation_rate * 10000000000) as bigint)) over (partition by quarter)) // (count(participation_rate) over (partition by quarter))) * count(participation_rate) over (partition by quarter)) > count(participation_rate) over (partition by quarter)
+                or (2 * (sum(cast(round(participation_rate * 10000000000) as bigint)) over (partition by quarter) - ((sum(cast(round(participation_rate * 10000000000) as bigint)) over (partition by quarter)) // (count(participation_rate) over (partition by quarter))) * count(participation_rate) over (partition by quarter)) = count(participation_rate) over (partition by quarter) and ((sum(cast(round(participation_rate * 10000000000) as bigint)) over (partition by quarter)) // (count(participation_rate) over (partition by quarter))) % 2 = 1) then 1
+            else 0
+        end
+        as double
+    ) / 10000000000, 10)
+                then 'ABOVE_AVERAGE'
+            else 'BELOW_AVERAGE'
+        end as participation_level
+    from rated
+),
+
+new_logo_wins as (
+    select
+        cast(date_trunc('quarter', closed_at) as date) as quarter,
+        partner_id,
+        count(*) as new_logo_deals_won
+    from deals
+    where is_won and is_new_logo
+    group by 1, 2
+),
+
+final as (
+    select
+        leveled.quarter,
+        leveled.partner_type,
+        leveled.participation_level,
+        count(*) as partners,
+        cast(sum(leveled.deals_registered) as bigint) as deals_registered,
+        cast(sum(leveled.supported_deals) as bigint) as supported_deals,
+        round(cast(
+        ((sum(cast(round(leveled.participation_rate * 10000000000) as bigint))) // (count(leveled.participation_rate))) + case
+            when 2 * (sum(cast(round(leveled.participation_rate * 10000000000) as bigint)) - ((sum(cast(round(leveled.participation_rate * 10000000000) as bigint))) // (count(leveled.participation_rate))) * count(leveled.participation_rate)) > count(leveled.participation_rate)
+                or (2 * (sum(cast(round(leveled.participation_rate * 10000000000) as bigint)) - ((sum(cast(round(leveled.participation_rate * 10000000000) as bigint))) // (count(leveled.participation_rate))) * count(leveled.participation_rate)) = count(leveled.participation_rate) and ((sum(cast(round(leveled.participation_rate * 10000000000) as bigint))) // (count(leveled.participation_rate))) % 2 = 1) then 1
+            else 0
+        end
+        as double
+    ) / 10000000000, 10) as avg_participation_rate,
+        cast(coalesce(sum(new_logo_wins.new_logo_deals_won), 0) as bigint) as new_logo_deals_won,
+        round(coalesce(sum(new_logo_wins.new_logo_deals_won), 0) / count(*), 10) as new_logo_wins_per_partner
+    from leveled
+    left join new_logo_wins
+        on leveled.quarter = new_logo_wins.quarter
+        and leveled.partner_id = new_logo_wins.partner_id
+    group by 1, 2, 3
+)
+
+select * from final;
 
 -- mart_partner_satisfaction (table)
 CREATE OR REPLACE TABLE "marts"."mart_partner_satisfaction" AS
@@ -1216,7 +1478,7 @@ final as (
         aggregated.detractors,
         case
             when aggregated.nps_responses > 0
-                then round(100.0 * (aggregated.promoters - aggregated.detractors) / aggregated.nps_responses, 10)
+                then round(cast(100 as double) * (aggregated.promoters - aggregated.detractors) / aggregated.nps_responses, 10)
         end as nps,
         coalesce(
             first_support.first_confirmed_at < cast(
@@ -1227,6 +1489,43 @@ final as (
     from aggregated
     left join first_support
         on aggregated.partner_id = first_support.partner_id
+)
+
+select * from final;
+
+-- mart_registration_trend (table)
+CREATE OR REPLACE TABLE "marts"."mart_registration_trend" AS
+-- Deal-registration trend by co-sell participation (SPEC section 8.8) by (registered_month,
+-- partner_type, partner_tier, is_cosell_participant). A partner is a participant in a month
+-- when it had a supported request (as the requesting partner, on a live partner deal)
+-- confirmed before the month's first instant. Partner attributes are current.
+
+with deals as (
+    select * from "marts"."fct_cosell_deals"
+),
+
+first_support as (
+    select partner_id, min(confirmed_at) as first_confirmed_at
+    from "marts"."fct_cosell_engagements"
+    where is_supported
+    group by partner_id
+),
+
+final as (
+    select
+        deals.registered_month,
+        deals.partner_type,
+        deals.partner_tier,
+        coalesce(first_support.first_confirmed_at < cast(deals.registered_month as timestamp), false)
+            as is_cosell_participant,
+        count(distinct deals.partner_id) as partners,
+        count(*) as deals_registered,
+        count(case when deals.is_cosell_eligible then 1 end) as eligible_deals_registered,
+        cast(coalesce(sum(deals.amount_usd), 0) as decimal(18, 2)) as registered_pipeline_usd
+    from deals
+    left join first_support
+        on deals.partner_id = first_support.partner_id
+    group by 1, 2, 3, 4
 )
 
 select * from final;
@@ -1332,6 +1631,45 @@ final as (
 
 select * from final;
 
+-- mart_request_volume (table)
+CREATE OR REPLACE TABLE "marts"."mart_request_volume" AS
+-- Co-sell request volume (SPEC section 8.6) by (requested_month, partner_type, partner_tier,
+-- complexity_band, resource_type): requests of live partner deals (fct_cosell_engagements),
+-- partner_type and partner_tier the requesting partner's (the request's partner_id) current
+-- ones, complexity_band the deal's current one.
+
+with requests as (
+    select * from "marts"."fct_cosell_engagements"
+),
+
+partners as (
+    select partner_id, partner_type, partner_tier from "marts"."dim_partner"
+),
+
+deals as (
+    select deal_id, complexity_band from "marts"."fct_cosell_deals"
+),
+
+final as (
+    select
+        requests.requested_month,
+        partners.partner_type,
+        partners.partner_tier,
+        deals.complexity_band,
+        requests.resource_type,
+        count(*) as requests,
+        count(case when requests.is_supported then 1 end) as supported_requests,
+        count(distinct requests.partner_id) as requesting_partners
+    from requests
+    inner join deals
+        on requests.deal_id = deals.deal_id
+    left join partners
+        on requests.partner_id = partners.partner_id
+    group by 1, 2, 3, 4, 5
+)
+
+select * from final;
+
 -- mart_resource_deployment (table)
 CREATE OR REPLACE TABLE "marts"."mart_resource_deployment" AS
 -- partner_type is the current type of the requesting partner (the request's partner_id).
@@ -1381,6 +1719,44 @@ final as (
 
 select * from final;
 
+-- mart_resource_deployment_monthly (table)
+CREATE OR REPLACE TABLE "marts"."mart_resource_deployment_monthly" AS
+-- The program report's grain of resource deployment: (requested_month, resource_type),
+-- pooled over partner types. Quantiles cannot be added up from mart_resource_deployment's
+-- partner-type rows, so they are computed here again over the supported requests, with that
+-- mart's definition (continuous quantiles of hours_to_confirm).
+
+with requests as (
+    select * from "marts"."fct_cosell_engagements"
+),
+
+aggregated as (
+    select
+        requested_month,
+        resource_type,
+        count(*) as requests,
+        count(case when is_supported then 1 end) as supported,
+        quantile_cont(case when is_supported then hours_to_confirm end, 0.5)
+            as median_hours_to_confirm,
+        quantile_cont(case when is_supported then hours_to_confirm end, 0.9)
+            as p90_hours_to_confirm
+    from requests
+    group by 1, 2
+),
+
+final as (
+    select
+        cast(requested_month as date) as requested_month,
+        cast(resource_type as TEXT) as resource_type,
+        cast(requests as bigint) as requests,
+        cast(supported as bigint) as supported,
+        cast(round(median_hours_to_confirm, 10) as double) as median_hours_to_confirm,
+        cast(round(p90_hours_to_confirm, 10) as double) as p90_hours_to_confirm
+    from aggregated
+)
+
+select * from final;
+
 -- stg_raw__activities (incremental)
 CREATE OR REPLACE TABLE "staging"."stg_raw__activities" AS
 -- Append-only events: duplicates by activity_id keep the earliest copy
@@ -1394,18 +1770,18 @@ with source as (
 
 renamed as (
     select
-        cast(activity_id as varchar) as activity_id,
-        cast(request_id as varchar) as request_id,
-        cast(deal_id as varchar) as deal_id,
+        cast(activity_id as TEXT) as activity_id,
+        cast(request_id as TEXT) as request_id,
+        cast(deal_id as TEXT) as deal_id,
         cast(occurred_at as timestamp) as occurred_at,
-        cast(activity_type as varchar) as activity_type,
-        cast(vendor_role as varchar) as vendor_role,
+        cast(activity_type as TEXT) as activity_type,
+        cast(vendor_role as TEXT) as vendor_role,
         cast(partner_briefed as boolean) as partner_briefed,
         cast(partner_present as boolean) as partner_present,
         cast(in_engagement_plan as boolean) as in_engagement_plan,
         cast(commercial_discussion as boolean) as commercial_discussion,
         cast(_business_date as date) as _business_date,
-        cast(_file_name as varchar) as _file_name,
+        cast(_file_name as TEXT) as _file_name,
         cast(_row_number as bigint) as _row_number,
         cast(_load_id as bigint) as _load_id
     from source
@@ -1483,8 +1859,7 @@ cosell_wins as (
     select deal_id, partner_id, customer_id, closed_at
     from "intermediate"."int_deals_enriched"
     where is_won
-        and is_cosell_supported
-        and first_support_at < closed_at
+        and is_supported_before_close
 ),
 
 direct_candidates as (
@@ -1512,13 +1887,13 @@ final as (
         deal_id,
         partner_id,
         occurred_at,
-        cast(null as varchar) as cosell_deal_id,
+        cast(null as TEXT) as cosell_deal_id,
         violation_type || ':' || activity_id as violation_id
     from activity_violations
     union all
     select
         'DIRECT_PIPELINE_AFTER_COSELL' as violation_type,
-        cast(null as varchar) as activity_id,
+        cast(null as TEXT) as activity_id,
         deal_id,
         partner_id,
         occurred_at,
@@ -1532,6 +1907,6 @@ select * from final;
 
 -- metricflow_time_spine (table)
 CREATE OR REPLACE TABLE "utilities"."metricflow_time_spine" AS
--- Daily time spine MetricFlow needs for the semantic models of the marts.
+-- Daily time spine MetricFlow needs for the semantic models of the marts: 2020-01-01 .. 2035-12-31.
 select cast(range as date) as date_day
-from range(date '2020-01-01', date '2036-01-01', interval 1 day);
+    from range(date '2020-01-01', date '2036-01-01', interval 1 day);

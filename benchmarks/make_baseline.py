@@ -6,8 +6,10 @@ The baseline is the yardstick of our overhead (dbt, Great Expectations, Airflow)
 marts from the same raw layer by the same SQL, run as one script by one DuckDB connection.
 `dbt compile --full-refresh` renders every model (ephemeral ones inlined as CTEs); each
 becomes CREATE VIEW / CREATE TABLE ... AS in dependency order, followed by its post-hooks.
-Pre-hooks are guards of incremental builds (require_staging_current) and are left out, and
-so are the data tests: the baseline computes, it does not check.
+Every model is a table here (a full recompute), so post-hooks guarded by
+materialized_incrementally() render empty, as they do on a table; pre-hooks are guards of
+incremental builds (require_staging_current) and are left out, and so are the data tests:
+the baseline computes, it does not check.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from cosell import TELEMETRY_OFF  # noqa: E402
 from cosell.config import DBT_PROJECT_DIR  # noqa: E402
-from cosell.orchestration.airflow_tasks import TELEMETRY_OFF, dbt_executable  # noqa: E402
+from cosell.orchestration.airflow_tasks import dbt_executable  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "baseline_duckdb.sql"
+INCREMENTAL_ONLY = re.compile(r"\s*\{% if materialized_incrementally\(\) %\}.*\{% endif %\}\s*", re.DOTALL)
 
 
 def _compile(scratch: Path) -> dict:
@@ -93,6 +97,8 @@ def main() -> None:
         statement = "VIEW" if kind == "view" else "TABLE"
         lines += ["", f"-- {node['name']} ({kind})", f"CREATE OR REPLACE {statement} {names[uid]} AS", _plain(node["compiled_code"]) + ";"]
         for hook in node["config"].get("post-hook", []):
+            if INCREMENTAL_ONLY.fullmatch(hook["sql"]):
+                continue  # renders empty on a table
             sql = hook["sql"].replace("{{ this }}", names[uid])
             sql = re.sub(r"\{\{ ref\('(\w+)'\) \}\}", lambda m: by_name[m.group(1)], sql)
             if "{{" in sql or "{%" in sql:
