@@ -213,6 +213,11 @@ def _known(con: duckdb.DuckDBPyConnection, inbox: str) -> set[tuple]:
     )
 
 
+def _recorded(known: set[tuple], relative: str, fp: Fingerprint | None) -> bool:
+    """The one test of "seen before": this path with this fingerprint was recorded (an entry without one never was)."""
+    return fp is not None and (relative, *fp) in known
+
+
 @dataclass
 class LoadRecord:
     """What landing tells the ledger about one `land()` call: opened before the first batch, finished after the last."""
@@ -233,7 +238,7 @@ class LoadRecord:
     def seen_before(self, con) -> set[str]:
         """Paths whose fingerprint, as this land first saw it, a finished land recorded: landing need not read them."""
         known = _known(con, self.inbox)
-        return {rel for rel, fp in self.fingerprints.items() if fp is not None and (rel, *fp) in known}
+        return {rel for rel, fp in self.fingerprints.items() if _recorded(known, rel, fp)}
 
     def open(self, con, load_id: int) -> None:
         """The load has new files: its ledger row exists before anything of it is committed."""
@@ -263,4 +268,4 @@ def unseen(con: duckdb.DuckDBPyConnection, inbox: Path, entries: list[InboxFile]
     if not has_ledger(con):
         return list(entries)
     known = _known(con, str(inbox))
-    return [e for e in entries if (fp := fingerprint(e)) is None or (e.relative, *fp) not in known]
+    return [e for e in entries if not _recorded(known, e.relative, fingerprint(e))]
