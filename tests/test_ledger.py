@@ -14,6 +14,7 @@ from extracts import csv_text, row, write
 
 from cosell.config import Settings
 from cosell.gates.runner import GateFailed, check
+from cosell.landing.inbox import scan
 from cosell.landing.load import land
 from cosell.orchestration import ledger
 from cosell.orchestration.nightly import StepFailed, advance, idle_as_of
@@ -246,3 +247,163 @@ def test_the_run_after_a_release_builds_and_publishes_the_load(tmp_path, setting
     assert "raw gate" not in second.stdout and "build" in second.stdout
     assert _ledger(settings) == [(1, True, True, True)]
     assert settings.published.exists()
+
+
+# --------------------------------------------------------------------------- files seen before are not read again
+
+
+@pytest.fixture
+def reads(monkeypatch) -> list[str]:
+    """The inbox files landing opens (the real sha256 and snapshot, noted as they are called)."""
+    from cosell.landing import inbox as inbox_files
+
+    opened: list[str] = []
+    for name in ("sha256", "snapshot"):
+        real = getattr(inbox_files, name)
+
+        def noting(entry, *args, _real=real):
+            opened.append(entry.relative)
+            return _real(entry, *args)
+
+        monkeypatch.setattr(inbox_files, name, noting)
+    return opened
+
+
+def _three_days(inbox: Path) -> None:
+    for day in (1, 2, 3):
+        write(inbox, "deals", f"2026-03-0{day}", "d.csv", csv_text([row("deals", deal_id=f"D{day}")]))
+    write(inbox, "partners", "2026-03-01", "p.csv", csv_text([row("partners")]))
+
+
+def _audit(settings: Settings) -> list[tuple]:
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        return con.execute(
+            "SELECT load_id, file_path, file_sha256, status, rows_landed FROM raw.load_audit ORDER BY load_id, file_path"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def test_a_land_skips_unread_the_files_a_finished_land_saw_and_lands_the_new_one(tmp_path, settings, reads):
+    inbox = tmp_path / "inbox"
+    _three_days(inbox)
+    first = land(inbox, settings)
+    assert first.files["LANDED"] == 4 and first.skipped_unread == 0 and "skipped unread" not in first.describe()
+    write(inbox, "deals", "2026-03-04", "d.csv", csv_text([row("deals", deal_id="D4")]))
+    reads.clear()
+    second = land(inbox, settings)
+    assert reads == ["deals/2026-03-04/d.csv"]  # snapshotted (and hashed while copied): only the new file
+    assert (second.load_id, second.files["LANDED"], second.skipped_unread) == (2, 1, 4)
+    assert "; 4 files seen before skipped unread;" in second.describe()
+    assert [r[1] for r in _audit(settings) if r[0] == 2] == ["deals/2026-03-04/d.csv"]
+    reads.clear()
+    third = land(inbox, settings)
+    assert reads == [] and third.load_id is None
+    assert third.describe().startswith("nothing new to land; 5 files seen before skipped unread; as_of_date 2026-03-04")
+
+
+def test_a_rewrite_of_the_same_size_with_its_mtime_restored_is_read_and_landed_as_a_changed_file(
+    tmp_path, settings, reads
+):
+    inbox = tmp_path / "inbox"
+    _three_days(inbox)
+    land(inbox, settings)
+    path = inbox / "deals" / "2026-03-02" / "d.csv"
+    before = path.stat()
+    old_bytes = path.read_bytes()
+    new_bytes = old_bytes.replace(b"D2,", b"D9,")
+    assert new_bytes != old_bytes and len(new_bytes) == len(old_bytes)
+    with open(path, "r+b") as f:  # in place: same inode
+        f.write(new_bytes)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    # what size and mtime alone would take for the file seen before; only ctime tells the write
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    assert after.st_ctime_ns != before.st_ctime_ns
+
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        assert [e.relative for e in ledger.unseen(con, inbox.resolve(), scan(inbox.resolve()))] == ["deals/2026-03-02/d.csv"]
+    finally:
+        con.close()
+    reads.clear()
+    summary = land(inbox, settings)
+    assert set(reads) == {"deals/2026-03-02/d.csv"}
+    assert (summary.load_id, summary.files["LANDED"], summary.rows_landed, summary.skipped_unread) == (2, 1, 1, 3)
+    assert [r for r in _audit(settings) if r[1] == "deals/2026-03-02/d.csv"] == [
+        (1, "deals/2026-03-02/d.csv", hashlib.sha256(old_bytes).hexdigest(), "LANDED", 1),
+        (2, "deals/2026-03-02/d.csv", hashlib.sha256(new_bytes).hexdigest(), "LANDED", 1),
+    ]
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        assert con.execute("SELECT deal_id FROM raw.deals WHERE _load_id = 2").fetchall() == [("D9",)]
+    finally:
+        con.close()
+
+
+def test_a_file_replaced_by_rename_with_the_same_bytes_is_read_again_and_lands_nothing(tmp_path, settings, reads):
+    inbox = tmp_path / "inbox"
+    _three_days(inbox)
+    land(inbox, settings)
+    audit = _audit(settings)
+    path = inbox / "deals" / "2026-03-02" / "d.csv"
+    before = path.stat()
+    spare = tmp_path / "spare.csv"
+    spare.write_bytes(path.read_bytes())
+    os.replace(spare, path)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_ino != before.st_ino
+
+    reads.clear()
+    summary = land(inbox, settings)
+    assert set(reads) == {"deals/2026-03-02/d.csv"}  # new inode: read, found to be the same bytes at the same path
+    assert summary.load_id is None and summary.skipped_unread == 3
+    assert _audit(settings) == audit  # no duplicate audit row
+    reads.clear()
+    assert land(inbox, settings).skipped_unread == 4 and reads == []  # its new fingerprint is recorded
+
+
+_OLD_INBOX_FILES = """
+CREATE TABLE ops.inbox_files (
+    inbox VARCHAR NOT NULL,
+    file_path VARCHAR NOT NULL,
+    size BIGINT,
+    mtime_ns BIGINT,
+    load_id BIGINT,
+    PRIMARY KEY (inbox, file_path)
+)"""
+
+
+def test_a_warehouse_from_before_ctime_and_inode_is_upgraded_by_the_next_land_and_hashes_once(tmp_path, settings, reads):
+    inbox = tmp_path / "inbox"
+    _three_days(inbox)
+    land(inbox, settings)
+    con = duckdb.connect(str(settings.warehouse))
+    try:  # ops.inbox_files as the old DDL made it, with the rows the old land wrote
+        con.execute("CREATE TABLE ops.old_files AS SELECT inbox, file_path, size, mtime_ns, load_id FROM ops.inbox_files")
+        con.execute("DROP TABLE ops.inbox_files")
+        con.execute(_OLD_INBOX_FILES)
+        con.execute("INSERT INTO ops.inbox_files SELECT * FROM ops.old_files")
+        con.execute("DROP TABLE ops.old_files")
+    finally:
+        con.close()
+    audit = _audit(settings)
+
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:  # the fast check on the old table: every file unseen (and no error)
+        assert len(ledger.unseen(con, inbox.resolve(), scan(inbox.resolve()))) == 4
+    finally:
+        con.close()
+    reads.clear()
+    upgraded = land(inbox, settings)
+    assert sorted(set(reads)) == sorted(r[1] for r in audit) and len(reads) == 4  # each hashed once, none snapshotted
+    assert upgraded.load_id is None and upgraded.skipped_unread == 0 and _audit(settings) == audit
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM ops.inbox_files WHERE ctime_ns IS NULL OR inode IS NULL").fetchone() == (0,)
+        assert ledger.unseen(con, inbox.resolve(), scan(inbox.resolve())) == []
+    finally:
+        con.close()
+    reads.clear()
+    assert land(inbox, settings).skipped_unread == 4 and reads == []

@@ -1,9 +1,10 @@
 """`cosell land`: copies new extract files into schema raw with lineage, rejects and a load audit.
 
-Files are decided one by one in landing order (business date, feed, file name): already seen,
-DUPLICATE, QUARANTINED, or to land. Each new file is first copied to a snapshot outside the inbox
-while its sha256 is computed; everything after reads the snapshot, by a path landing chose (never
-a glob of the sender's name). Files to land that share feed, format and header are read together
+Files are decided one by one in landing order (business date, feed, file name): seen before
+(path and fingerprint recorded by a finished land in ops.inbox_files: skipped unread), already
+seen (same path, same sha256), DUPLICATE, QUARANTINED, or to land. Each new file is first
+copied to a snapshot outside the inbox while its sha256 is computed; everything after reads the
+snapshot, by a path landing chose (never a glob of the sender's name). Files to land that share feed, format and header are read together
 in batches (one DuckDB scan for many small daily files); each batch commits its rows, rejects and
 audit rows in one transaction. A batch whose scan fails on bad bytes is retried file by file, so
 one unreadable file is quarantined and the others still land; a failure that is not about the
@@ -60,14 +61,16 @@ class LandSummary:
     rows_landed: int = 0
     rows_rejected: int = 0
     as_of_date: dt.date | None = None
+    skipped_unread: int = 0  # files a finished land saw with the same fingerprint: not read again
 
     def describe(self) -> str:
+        skipped = f"; {self.skipped_unread:,} files seen before skipped unread" if self.skipped_unread else ""
         if self.load_id is None:
-            return f"nothing new to land; as_of_date {self.as_of_date}; warehouse {self.warehouse}"
+            return f"nothing new to land{skipped}; as_of_date {self.as_of_date}; warehouse {self.warehouse}"
         return (
             f"load {self.load_id}: {self.files['LANDED']} files landed ({self.rows_landed} rows, "
             f"{self.rows_rejected} rejected), {self.files['DUPLICATE']} duplicates, "
-            f"{self.files['QUARANTINED']} quarantined; as_of_date {self.as_of_date}; warehouse {self.warehouse}"
+            f"{self.files['QUARANTINED']} quarantined{skipped}; as_of_date {self.as_of_date}; warehouse {self.warehouse}"
         )
 
 
@@ -107,7 +110,7 @@ def land(inbox: Path, settings: Settings, until: dt.date | None = None) -> LandS
         record = ledger.LoadRecord.start(con, inbox.resolve(), entries, until)
         load_id = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM raw.load_audit").fetchone()[0]
         _clean_leftovers(con, settings, staging)
-        files = _triage(con, entries, staging)
+        files, skipped_unread = _triage(con, entries, staging, record.seen_before(con))
         if files:
             record.open(con, load_id)
         for batch in _batches([f for f in files if f.status is None]):
@@ -122,6 +125,7 @@ def land(inbox: Path, settings: Settings, until: dt.date | None = None) -> LandS
         _record(con, unrecorded, load_id)
         record.finish(con)
         summary = LandSummary(settings.warehouse, load_id if files else None)
+        summary.skipped_unread = skipped_unread
         for f in files:
             summary.files[f.status] += 1
             summary.rows_landed += f.rows_landed
@@ -161,8 +165,12 @@ def _require_layout(inbox: Path, entries: list[InboxFile]) -> None:
     )
 
 
-def _triage(con, entries: list[InboxFile], staging: Path) -> list[_File]:
-    """Decide, in landing order, which entries are new and which of those can be landed."""
+def _triage(con, entries: list[InboxFile], staging: Path, seen_before: set[str]) -> tuple[list[_File], int]:
+    """Decide, in landing order, which entries are new and which of those can be landed; count the files skipped unread.
+
+    A file in `seen_before` (its path and fingerprint recorded by a finished land, which gave it
+    its audit row) is not read; every other file is read and decided by its sha256.
+    """
     seen: dict[str, set] = {}
     for path, sha in con.execute("SELECT file_path, file_sha256 FROM raw.load_audit").fetchall():
         seen.setdefault(path, set()).add(sha)
@@ -174,10 +182,14 @@ def _triage(con, entries: list[InboxFile], staging: Path) -> list[_File]:
     }
     earlier: dict[str, _File] = {}
     files = []
+    skipped_unread = 0
     for number, entry in enumerate(entries):
         if not entry.is_regular:
             if None not in seen.get(entry.relative, ()):
                 files.append(_File(entry, None, status="QUARANTINED", reason=entry.problem))
+            continue
+        if entry.relative in seen_before:
+            skipped_unread += 1  # unchanged since a finished land triaged it: not even opened
             continue
         if entry.relative in seen and inbox_files.sha256(entry) in seen[entry.relative]:
             continue  # the same bytes at the same path: nothing to do, not even an audit row
@@ -205,7 +217,7 @@ def _triage(con, entries: list[InboxFile], staging: Path) -> list[_File]:
                     problem = str(error)
             if problem:
                 f.status, f.reason = "QUARANTINED", problem
-    return files
+    return files, skipped_unread
 
 
 def _resolve_duplicates_of_failures(files: list[_File], load_id: int) -> None:

@@ -12,9 +12,13 @@ records nothing, so its loads stay pending and the next run redoes them.
 (`cosell release`): who, when, why; the release sets the load's raw_gate_at, so the next run
 builds and publishes it.
 
-`ops.inbox_files` remembers, per inbox file, the size and modification time it had when a
-land finished; `cosell run` compares the inbox against it to say "nothing new" without
-opening the warehouse for writing or hashing a file. Landing itself always decides by sha256.
+`ops.inbox_files` remembers, per inbox file, the fingerprint (size, mtime_ns, ctime_ns, inode)
+it had when a land finished. An entry whose path and fingerprint are recorded there is not read
+again: `cosell run` says "nothing new" without opening the warehouse for writing, and landing
+skips it unread (a finished land triaged it and recorded its audit row). ctime cannot be set by
+user tools and moves on every write or metadata change, and a file replaced by rename has a new
+inode, so a rewrite with size and mtime restored (rsync -t, touch -r, os.utime) is still read.
+Every file landing does read, it decides by sha256.
 """
 
 from __future__ import annotations
@@ -59,8 +63,13 @@ LEDGER_DDL = (
         size BIGINT,
         mtime_ns BIGINT,
         load_id BIGINT,
+        ctime_ns BIGINT,
+        inode UBIGINT,
         PRIMARY KEY (inbox, file_path)
     )""",
+    # a warehouse from before the two columns: its rows have NULLs there, match no entry, and are hashed once more
+    "ALTER TABLE ops.inbox_files ADD COLUMN IF NOT EXISTS ctime_ns BIGINT",
+    "ALTER TABLE ops.inbox_files ADD COLUMN IF NOT EXISTS inode UBIGINT",
 )
 
 
@@ -175,12 +184,38 @@ def release(con: duckdb.DuckDBPyConnection, load_id: int, reason: str, released_
 # --------------------------------------------------------------------------- landing's entries
 
 
-def _fingerprint(entry: InboxFile) -> tuple[int | None, int | None]:
+Fingerprint = tuple[int, int, int, int]
+
+
+def fingerprint(entry: InboxFile) -> Fingerprint | None:
+    """(size, mtime_ns, ctime_ns, inode) of the entry itself (a link is not followed); None when it cannot be stat'ed."""
     try:
         stat = os.stat(entry.path, follow_symlinks=False)
     except OSError:
-        return None, None
-    return stat.st_size, stat.st_mtime_ns
+        return None
+    return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino
+
+
+def _known(con: duckdb.DuckDBPyConnection, inbox: str) -> set[tuple]:
+    """(file_path, *fingerprint) of every inbox file a finished land saw (none before the fingerprint had ctime and inode)."""
+    columns = {
+        name for (name,) in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'ops' AND table_name = 'inbox_files' "
+            "AND database_name = current_database()"
+        ).fetchall()
+    }
+    if not {"ctime_ns", "inode"} <= columns:
+        return set()  # read-only and not yet upgraded: every entry is unseen, and the next land upgrades the table
+    return set(
+        con.execute(
+            "SELECT file_path, size, mtime_ns, ctime_ns, inode FROM ops.inbox_files WHERE inbox = ?", [inbox]
+        ).fetchall()
+    )
+
+
+def _recorded(known: set[tuple], relative: str, fp: Fingerprint | None) -> bool:
+    """The one test of "seen before": this path with this fingerprint was recorded (an entry without one never was)."""
+    return fp is not None and (relative, *fp) in known
 
 
 @dataclass
@@ -189,16 +224,21 @@ class LoadRecord:
 
     inbox: str
     until: dt.date | None
-    fingerprints: list[tuple[str, int | None, int | None]] = field(default_factory=list)
+    fingerprints: dict[str, Fingerprint | None] = field(default_factory=dict)
     load_id: int | None = None
 
     @classmethod
     def start(cls, con, inbox: Path, entries: list[InboxFile], until: dt.date | None) -> "LoadRecord":
-        """Note the entries' size and mtime as landing first sees them (a file changed later is seen anew)."""
+        """Note the entries' fingerprints as landing first sees them (a file changed later is seen anew)."""
         ensure(con)
         record = cls(str(inbox), until)
-        record.fingerprints = [(e.relative, *_fingerprint(e)) for e in entries]
+        record.fingerprints = {e.relative: fingerprint(e) for e in entries}
         return record
+
+    def seen_before(self, con) -> set[str]:
+        """Paths whose fingerprint, as this land first saw it, a finished land recorded: landing need not read them."""
+        known = _known(con, self.inbox)
+        return {rel for rel, fp in self.fingerprints.items() if _recorded(known, rel, fp)}
 
     def open(self, con, load_id: int) -> None:
         """The load has new files: its ledger row exists before anything of it is committed."""
@@ -213,23 +253,19 @@ class LoadRecord:
         con.execute("BEGIN TRANSACTION")
         if self.load_id is not None:
             con.execute("UPDATE ops.run_ledger SET landed_at = ? WHERE load_id = ?", [_now(), self.load_id])
-        known = set(
-            con.execute("SELECT file_path, size, mtime_ns FROM ops.inbox_files WHERE inbox = ?", [self.inbox]).fetchall()
-        )
-        changed = [f for f in self.fingerprints if f not in known]  # a night writes its new files only
-        insert_rows(con, "ops.inbox_files", [[self.inbox, rel, size, mtime, self.load_id] for rel, size, mtime in changed],
-                    verb="INSERT OR REPLACE")
+        known = _known(con, self.inbox)
+        changed = []
+        for rel, fp in self.fingerprints.items():
+            size, mtime_ns, ctime_ns, inode = fp or (None, None, None, None)
+            if (rel, size, mtime_ns, ctime_ns, inode) not in known:  # a night writes its new files only
+                changed.append([self.inbox, rel, size, mtime_ns, self.load_id, ctime_ns, inode])
+        insert_rows(con, "ops.inbox_files", changed, verb="INSERT OR REPLACE")
         con.execute("COMMIT")
 
 
 def unseen(con: duckdb.DuckDBPyConnection, inbox: Path, entries: list[InboxFile]) -> list[InboxFile]:
-    """Entries whose path, size or mtime no finished land has seen (all of them without a ledger)."""
+    """Entries whose path and fingerprint no finished land recorded (all of them without a ledger)."""
     if not has_ledger(con):
         return list(entries)
-    known = {
-        (rel, size, mtime)
-        for rel, size, mtime in con.execute(
-            "SELECT file_path, size, mtime_ns FROM ops.inbox_files WHERE inbox = ?", [str(inbox)]
-        ).fetchall()
-    }
-    return [e for e in entries if (e.relative, *_fingerprint(e)) not in known]
+    known = _known(con, str(inbox))
+    return [e for e in entries if not _recorded(known, e.relative, fingerprint(e))]
