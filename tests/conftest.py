@@ -10,6 +10,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+# A pytest-xdist worker runs under execnet, whose __main__ has neither __spec__ nor __file__:
+# pyspark.sql.connect (imported by Great Expectations) takes such a process for a doctest run and
+# calls sys.exit(0) (pyspark/sql/connect/__init__.py, check_dependencies). Name the worker's main.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "<pytest-xdist worker>"
+
 from cosell.config import Settings  # noqa: E402
 
 pytest_plugins = ["fast_tier"]
@@ -56,8 +63,25 @@ def nightly_warehouse(tmp_path_factory) -> Settings:
 # Fixtures that run the real pipeline end to end: a test using one belongs to the slow tier.
 END_TO_END_FIXTURES = {"nightly_warehouse"}
 
+# `./dev test` runs one pytest-xdist worker per CPU, each taking whole groups: a test file (its
+# module fixtures are built once), or every file that reads the session's nightly warehouse (built
+# once). The longest groups start first so the workers finish together (from the suite's
+# --durations, README "Tests"); the others follow in name order. Only the start order depends on
+# this list: a group missing from it still runs.
+LONGEST_FIRST = [
+    "test_nightly_faults.py", "test_dags.py", "test_spark.py", "test_scheduling.py", "nightly_warehouse",
+    "test_dbt_incremental.py", "test_payouts_custody.py", "test_ledger.py", "test_airflow_postgres.py",
+    "test_dbt_marts.py", "test_dbt_end_to_end.py", "test_demo_progress.py", "test_payouts_ledger.py",
+    "test_payouts_lifecycle.py", "test_airflow_demo.py", "test_readme_airflow.py",
+]
 
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
+    shared = {item.path for item in items if "nightly_warehouse" in getattr(item, "fixturenames", ())}
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
     for item in items:
         if END_TO_END_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+        item.add_marker(pytest.mark.xdist_group("nightly_warehouse" if item.path in shared else item.path.name))
+    items.sort(key=lambda item: rank.get(item.get_closest_marker("xdist_group").args[0], len(rank)))

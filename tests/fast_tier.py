@@ -4,6 +4,8 @@ A module counts as reached when a selected test's file uses it (a module or an o
 the test file's names), when a reached module uses it the same way, when it is first imported while
 the selected tests run, or (a package) when one of its modules is reached. After a whole
 fast-tier run (no file or -k selection) a module no fast test reaches fails the run, naming it.
+Under pytest-xdist each worker reports the modules its tests reached and the controller judges
+the union.
 """
 
 from __future__ import annotations
@@ -67,13 +69,31 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     _before_run.update(sys.modules)
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if not _whole_fast_tier(session.config) or exitstatus != 0:
-        return
+_reached_by_workers: set[str] = set()
+
+
+def _reached(session: pytest.Session) -> set[str]:
+    """The modules this process's selected tests reached, with what those use."""
     reached = set(sys.modules) - _before_run
     for test_file in {item.module for item in session.items if getattr(item, "module", None)}:
         reached |= used_by(test_file)
-    missing = unreached(reached)
+    return closure(reached)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """pytest-xdist, on the controller: a worker's reached modules (the worker ran part of the tests)."""
+    _reached_by_workers.update(getattr(node, "workeroutput", {}).get("cosell_reached", ()))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller judges the union of the workers'
+        workeroutput["cosell_reached"] = sorted(m for m in _reached(session) if m.startswith("cosell"))
+        return
+    if not _whole_fast_tier(session.config) or exitstatus != 0:
+        return
+    missing = sorted(all_modules() - (_reached_by_workers or _reached(session)))
     if missing:
         sys.stderr.write(f"fast tier: modules no fast test reaches: {', '.join(missing)}\n")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
