@@ -63,25 +63,25 @@ def nightly_warehouse(tmp_path_factory) -> Settings:
 # Fixtures that run the real pipeline end to end: a test using one belongs to the slow tier.
 END_TO_END_FIXTURES = {"nightly_warehouse"}
 
-# `./dev test` runs one pytest-xdist worker per CPU, each taking whole groups: a test file (its
-# module fixtures are built once), or every file that reads the session's nightly warehouse (built
-# once). The longest groups start first so the workers finish together (from the suite's
-# --durations, README "Tests"); the others follow in name order. Only the start order depends on
-# this list: a group missing from it still runs.
+# `./dev test` runs one pytest-xdist worker per CPU, each taking whole test files (a file's module
+# fixtures are built once; the session's nightly warehouse once per worker that needs it). The
+# longest files start first so the workers finish together (from the suite's --durations, README
+# "Tests"); the others follow in name order. Only the start order depends on this list.
+# (Not --dist loadgroup: under pytest 9.2 a node id no longer reads the `_nodeid` that pytest-xdist
+# 3.8 rewrites to carry the group, so every test would be sent on its own.)
 LONGEST_FIRST = [
-    "test_nightly_faults.py", "test_dags.py", "test_spark.py", "test_scheduling.py", "nightly_warehouse",
-    "test_dbt_incremental.py", "test_payouts_custody.py", "test_ledger.py", "test_airflow_postgres.py",
-    "test_dbt_marts.py", "test_dbt_end_to_end.py", "test_demo_progress.py", "test_payouts_ledger.py",
-    "test_payouts_lifecycle.py", "test_airflow_demo.py", "test_readme_airflow.py",
+    "test_nightly_faults.py", "test_dags.py", "test_spark.py", "test_scheduling.py", "test_dbt_incremental.py",
+    "test_payouts_custody.py", "test_ledger.py", "test_airflow_postgres.py", "test_offline_html.py",
+    "test_dbt_marts.py", "test_dbt_end_to_end.py", "test_gates.py", "test_demo_progress.py", "test_payouts_ledger.py",
+    "test_payouts_lifecycle.py", "test_payouts_documents.py", "test_airflow_demo.py", "test_readme_airflow.py",
+    "test_bi_contract.py", "test_landing_hostile.py", "test_cli.py",
 ]
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    shared = {item.path for item in items if "nightly_warehouse" in getattr(item, "fixturenames", ())}
     rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
     for item in items:
         if END_TO_END_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-        item.add_marker(pytest.mark.xdist_group("nightly_warehouse" if item.path in shared else item.path.name))
-    items.sort(key=lambda item: rank.get(item.get_closest_marker("xdist_group").args[0], len(rank)))
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's tests keep their order
+
