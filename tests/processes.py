@@ -34,6 +34,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def airflow_side_ports() -> dict[str, str]:
+    """Free ports for the servers an Airflow scheduler and triggerer start beside the API server (logs,
+    health check), so two tests' Airflows (pytest-xdist workers) never meet on the defaults 8793/8794/8974."""
+    return {
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
+    }
+
+
 def new_marker() -> str:
     return uuid.uuid4().hex
 

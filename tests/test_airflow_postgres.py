@@ -20,6 +20,7 @@ import duckdb
 import psycopg2
 import pytest
 from processes import (
+    airflow_side_ports,
     free_port,
     kill_marked,
     marked,
@@ -87,6 +88,7 @@ def test_nightly_dag_run_by_the_scheduler_with_local_executor_on_postgresql(tmp_
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(port),
+            **airflow_side_ports(),  # another test's Airflow may run beside this one
             "AIRFLOW__API__BASE_URL": base,
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
             "COSELL_INBOX_POKE_INTERVAL": "1",

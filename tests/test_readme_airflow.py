@@ -17,6 +17,7 @@ import time
 
 import pytest
 from processes import (
+    airflow_side_ports,
     cmdline_of,
     environ_of,
     free_port,
@@ -77,6 +78,7 @@ def _new_user_environment(port: int) -> dict[str, str]:
                                   if p and os.path.realpath(p) != os.path.realpath(venv_bin))
     env["AIRFLOW__API__PORT"] = str(port)
     env["AIRFLOW__API__HOST"] = "127.0.0.1"
+    env.update(airflow_side_ports())  # another test's Airflow may run beside this one
     return env
 
 
