@@ -95,9 +95,13 @@ def run(inbox: Path, db: Path, until: dt.date | None = None, threads: int = 2, m
     return time.perf_counter() - started
 
 
-def differences(baseline: Path, warehouse: Path) -> dict[str, int]:
-    """Rows that differ per mart between the two files (columns naming loads left out)."""
-    con = duckdb.connect()
+def differences(baseline: Path, warehouse: Path, memory_limit: str = "4GB") -> dict[str, int]:
+    """Rows that differ per mart between the two files (columns naming loads left out).
+
+    Bounded by memory_limit, spilling beside the baseline file: unbounded, DuckDB's default
+    (80% of RAM) let the comparison of the 10M marts grow past 14 GB.
+    """
+    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(baseline) + ".compare.tmp"})
     try:
         con.execute(f"ATTACH {_quote(str(baseline))} AS b (READ_ONLY)")
         con.execute(f"ATTACH {_quote(str(warehouse))} AS w (READ_ONLY)")

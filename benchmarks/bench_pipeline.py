@@ -141,7 +141,7 @@ def side_by_side(args, generated: Path, inbox: Path, home: Path, env: dict[str, 
     print("floors (same run):")
     report("python + imports", measure(FLOOR_IMPORT, env=env))
     report("dbt start-up", measure(FLOOR_DBT, env=env))
-    diff = bench_baseline.differences(baseline_db, settings.warehouse)
+    diff = bench_baseline.differences(baseline_db, settings.warehouse, settings.duckdb_memory_limit)
     print(f"marts equal: {not any(diff.values())} {({t: n for t, n in diff.items() if n}) or ''}")
     print(
         f"first night / baseline = {first['seconds'] / base_first['seconds']:.2f}x (target <= 2x); "
