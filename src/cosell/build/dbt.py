@@ -506,7 +506,7 @@ def docs(settings: Settings) -> DocsSummary:
     """
     folder = settings.reports_dir / "dbt_docs"
     page_path, inputs_path = folder / "index.html", folder / "inputs.sha256"
-    inputs = docs_inputs(settings)
+    existed, inputs = settings.warehouse.exists(), docs_inputs(settings)
     if page_path.exists() and inputs_path.exists() and inputs_path.read_text(encoding="utf-8").strip() == inputs:
         return DocsSummary(page_path, 0.0, unchanged=True)
     process, seconds, target_path, log_path = _run_dbt(settings, "docs", "generate", "--static")
@@ -518,5 +518,7 @@ def docs(settings: Settings) -> DocsSummary:
     partial = folder / f".index.html.{os.getpid()}.tmp"
     shutil.copyfile(page, partial)
     os.replace(partial, page_path)
-    inputs_path.write_text(docs_inputs(settings) + "\n", encoding="utf-8")  # dbt may have created the warehouse
+    if not existed:  # dbt created the warehouse: record the relations as it left them
+        inputs = docs_inputs(settings)
+    inputs_path.write_text(inputs + "\n", encoding="utf-8")
     return DocsSummary(page_path, seconds)

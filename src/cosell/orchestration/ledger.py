@@ -256,8 +256,8 @@ class LoadRecord:
         known = _known(con, self.inbox)
         changed = []
         for rel, fp in self.fingerprints.items():
-            size, mtime_ns, ctime_ns, inode = fp or (None, None, None, None)
-            if (rel, size, mtime_ns, ctime_ns, inode) not in known:  # a night writes its new files only
+            if not _recorded(known, rel, fp):  # a night writes its new files only
+                size, mtime_ns, ctime_ns, inode = fp or (None, None, None, None)
                 changed.append([self.inbox, rel, size, mtime_ns, self.load_id, ctime_ns, inode])
         insert_rows(con, "ops.inbox_files", changed, verb="INSERT OR REPLACE")
         con.execute("COMMIT")

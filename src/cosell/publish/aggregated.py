@@ -69,7 +69,7 @@ def _identifier_found(con: duckdb.DuckDBPyConnection) -> tuple[str, str, str] | 
     values = " UNION ".join(f"SELECT {literal(mart)} AS mart, {literal(column)} AS col, {ident(column)} AS v "
                             f"FROM marts.{ident(mart)} WHERE {ident(column)} IS NOT NULL" for mart, column in text_columns)
     return con.execute(
-        f"WITH copy_values AS ({values}) SELECT DISTINCT c.mart, c.col, c.v FROM copy_values c "
+        f"WITH copy_values AS ({values}) SELECT c.mart, c.col, c.v FROM copy_values c "
         f"JOIN ({' UNION ALL '.join(raw)}) r ON r.v = c.v ORDER BY 1, 2, 3 LIMIT 1"
     ).fetchone()
 
