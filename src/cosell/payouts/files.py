@@ -11,8 +11,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import xlsxwriter
-
 from cosell.errors import CosellError
 from cosell.payouts.plans import Plan
 from cosell.payouts.rules import (
@@ -23,6 +21,7 @@ from cosell.payouts.rules import (
     money_text,
     rate_text,
 )
+from cosell.payouts import xlsx
 from cosell.payouts.statements import render_statement, statement_name
 from cosell.payouts.wording import APPROVED, mdf_reason_words, status_banner
 
@@ -200,49 +199,19 @@ def _shown(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-class _Formats:
-    def __init__(self, wb: xlsxwriter.Workbook, approved: bool):
-        self.status = wb.add_format({"bold": True, "font_color": "#006100" if approved else "#9C0006",
-                                     "bg_color": "#C6EFCE" if approved else "#FFC7CE"})
-        self.header = wb.add_format({"bold": True, "bottom": 1, "bg_color": "#D9D9D9", "text_wrap": False})
-        self.money = wb.add_format({"num_format": MONEY_FORMAT})
-        self.money_bold = wb.add_format({"num_format": MONEY_FORMAT, "bold": True})
-        self.date = wb.add_format({"num_format": "yyyy-mm-dd"})
-        self.bold = wb.add_format({"bold": True})
+def _widths(columns: tuple[str, ...], rows: list[list[Any]]) -> list[float]:
+    """Each column wide enough for its header (and the filter button) and what its cells show, at most MAX_WIDTH."""
+    return [min(max([len(column) + 3] + [len(_shown(row[c])) + 1 for row in rows]), MAX_WIDTH)
+            for c, column in enumerate(columns)]
 
 
-def _sheet(wb: xlsxwriter.Workbook, title: str, banner: str, formats: _Formats, columns: tuple[str, ...],
-           rows: list[list[Any]], total: list[Any] | None = None) -> None:
-    """One sheet: the status banner, a bold frozen header with filters, the rows (and a bold total row).
+def _sheet(title: str, banner: str, columns: tuple[str, ...], rows: list[list[Any]], total: bool = False) -> xlsx.Sheet:
+    """One sheet: the status banner, a bold frozen header with filters, the rows (the last one a bold total).
 
     Money is numbers shown with thousands separators and two decimals, dates are dates, text is always a
     string cell (never a formula).
     """
-    ws = wb.add_worksheet(title)
-    ws.write_string(0, 0, banner, formats.status)
-    ws.write_row(1, 0, list(columns), formats.header)
-    ws.freeze_panes(2, 0)
-    ws.autofilter(1, 0, 1 + len(rows), len(columns) - 1)
-    body = [(row, False) for row in rows] + ([(total, True)] if total else [])
-    for r, (row, bold) in enumerate(body, start=2):
-        for c, (column, value) in enumerate(zip(columns, row)):
-            if value is None:
-                continue
-            if isinstance(value, Decimal):
-                # exact to the cent in a double; a rate shows as written
-                fmt = (formats.money_bold if bold else formats.money) if column in MONEY_COLUMNS else None
-                ws.write_number(r, c, float(value), fmt)
-            elif isinstance(value, bool):
-                ws.write_boolean(r, c, value)
-            elif isinstance(value, int):
-                ws.write_number(r, c, value, formats.bold if bold else None)
-            elif isinstance(value, dt.date):
-                ws.write_datetime(r, c, dt.datetime.combine(value, dt.time()), formats.date)
-            else:
-                ws.write_string(r, c, str(value), formats.bold if bold else None)
-    for c, column in enumerate(columns):
-        width = max([len(column) + 3] + [len(_shown(row[c])) + 1 for row, _ in body])  # +3: the filter button
-        ws.set_column(c, c, min(width, MAX_WIDTH))
+    return xlsx.Sheet(title, banner, columns, rows, _widths(columns, rows), MONEY_COLUMNS, total)
 
 
 def render_workbook(records: Records, meta: Mapping[str, Any]) -> bytes:
@@ -252,9 +221,6 @@ def render_workbook(records: Records, meta: Mapping[str, Any]) -> bytes:
     """
     period = meta["period"]
     banner = status_banner(meta)
-    raw = io.BytesIO()
-    wb = xlsxwriter.Workbook(raw, {"in_memory": True, "strings_to_formulas": False})
-    formats = _Formats(wb, meta.get("status") == APPROVED)
 
     def rows(name: str, columns: tuple[str, ...]) -> list[list[Any]]:
         return [[_cell(column, record.get(column, "")) for column in columns] for record in records[name]]
@@ -263,17 +229,15 @@ def render_workbook(records: Records, meta: Mapping[str, Any]) -> bytes:
     sums = {column: sum((row[i] for row in summaries), Decimal("0.00"))
             for i, column in enumerate(SUMMARY_COLUMNS) if column in MONEY_COLUMNS}
     total = [period, "TOTAL", None, None, None] + [sums[c] for c in SUMMARY_COLUMNS[5:-1]] + [len(records[LINES_CSV])]
-    _sheet(wb, "summary", banner, formats, SUMMARY_COLUMNS, summaries, total)
-    _sheet(wb, "lines", banner, formats, LINE_COLUMNS, rows(LINES_CSV, LINE_COLUMNS))
     mdf = [dict(record, reasons_in_words=mdf_reason_words(record)) for record in records[MDF_CSV]]
-    _sheet(wb, "mdf", banner, formats, MDF_SHEET_COLUMNS,
-           [[_cell(column, record.get(column, "")) for column in MDF_SHEET_COLUMNS] for record in mdf])
-    wb.set_properties({"title": f"Co-sell payouts {period} ({meta.get('status')})", "author": "cosell payouts",
-                       "created": FIXED_TIME})
-    wb.close()
-    # In memory, XlsxWriter dates every zip entry 1980-01-01: with the fixed properties above,
-    # the bytes depend only on the content.
-    return raw.getvalue()
+    sheets = [
+        _sheet("summary", banner, SUMMARY_COLUMNS, summaries + [total], total=True),
+        _sheet("lines", banner, LINE_COLUMNS, rows(LINES_CSV, LINE_COLUMNS)),
+        _sheet("mdf", banner, MDF_SHEET_COLUMNS,
+               [[_cell(column, record.get(column, "")) for column in MDF_SHEET_COLUMNS] for record in mdf]),
+    ]
+    return xlsx.workbook_bytes(sheets, f"Co-sell payouts {period} ({meta.get('status')})", "cosell payouts",
+                               FIXED_TIME, meta.get("status") == APPROVED)
 
 
 def render_documents(records: Records, meta: Mapping[str, Any]) -> dict[str, tuple[bytes, int]]:
