@@ -150,9 +150,10 @@ def test_backfilling_dates_in_order_gives_the_warehouse_of_one_run(tmp_path):
         return Settings.from_env({"COSELL_HOME": str(tmp_path / name), "COSELL_DUCKDB_THREADS": "2"})
 
     daily = settings_for("daily")
-    for day in (dt.date(2026, 1, 2), SATURDAY, SUNDAY, MONDAY):
+    # Saturday runs without fx; Monday's run lands Sunday's files with its own (each bound takes every date up to it)
+    for day in (dt.date(2026, 1, 2), SATURDAY, MONDAY):
         text = run_nightly(inbox, daily, until=day).describe()
-        assert f"as_of_date {day}" in text and "published" in text  # the weekend dates run, without fx
+        assert f"as_of_date {day}" in text and "published" in text
     once = settings_for("once")
     run_nightly(inbox, once, until=MONDAY)
     assert _tables(daily) == _tables(once)
