@@ -73,7 +73,7 @@ LONGEST_FIRST = [
     "test_nightly_faults.py", "test_dags.py", "test_spark.py", "test_scheduling.py", "test_dbt_incremental.py",
     "test_payouts_custody.py", "test_ledger.py", "test_airflow_postgres.py", "test_offline_html.py",
     "test_dbt_marts.py", "test_dbt_end_to_end.py", "test_gates.py", "test_demo_progress.py", "test_payouts_ledger.py",
-    "test_payouts_lifecycle.py", "test_payouts_documents.py", "test_airflow_demo.py", "test_readme_airflow.py",
+    "test_payouts_lifecycle.py", "test_payouts_documents.py", "test_readme_airflow.py",
     "test_bi_contract.py", "test_landing_hostile.py", "test_cli.py",
 ]
 

@@ -1,5 +1,8 @@
 """Airflow DAGs: the DAG integrity test, and the nightly and payout DAGs run end to end with dag.test().
 
+The end-to-end runs are `cosell demo`'s own (the sample, the nightly DAG, the payout DAG), then the
+nightly DAG again for the same date, then failing runs on the same metadata database.
+
 Airflow reads AIRFLOW_HOME when it is first imported, so every Airflow step runs in a subprocess
 whose AIRFLOW_HOME lies under tmp_path (cosell.orchestration.airflow_demo.airflow_environment): the tests never
 touch ~/airflow, and this process never imports Airflow.
@@ -11,6 +14,7 @@ import csv
 import datetime as dt
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -25,8 +29,8 @@ from cosell.orchestration.airflow_demo import (
     DAGS_DIR,
     NIGHTLY_DAG,
     PAYOUTS_DAG,
+    airflow_demo,
     airflow_environment,
-    prepare_airflow,
     run_dag,
 )
 from cosell.orchestration.airflow_tasks import (
@@ -210,42 +214,97 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file() and p.suffix in (".csv", ".json")}
 
 
+def _moment(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    moment = dt.datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _demo_metadata(airflow_home: Path) -> dict:
+    """What the UI shows after the demo: each DAG's paused flag and every run with its dates, conf and note."""
+    con = sqlite3.connect(f"file:{airflow_home / 'airflow.db'}?mode=ro", uri=True)
+    try:
+        return {
+            "paused": dict(con.execute("select dag_id, is_paused from dag")),
+            "runs": con.execute(
+                "select r.dag_id, r.logical_date, r.start_date, r.end_date, r.conf, n.content from dag_run r "
+                "left join dag_run_note n on n.dag_run_id = r.id order by r.id").fetchall(),
+        }
+    finally:
+        con.close()
+
+
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory):
-    from cosell.synthetic.generate import generate
+    """`cosell demo` on the sample (the nightly DAG for its last date, then the payout DAG), then the date again.
 
+    The demo's nightly run takes its business date from the run's conf; the rerun has only a logical date,
+    2 a.m. the day after, and must take the same business date from it.
+    """
     root = tmp_path_factory.mktemp("e2e")
     settings = _settings(root / "cosell")
-    inbox = root / "inbox"
-    generate(inbox, **SAMPLE)
-    env = airflow_environment(settings, inbox, airflow_home=root / "airflow")
-    prepare_airflow(env)
-    two_am = dt.datetime.fromisoformat(BUSINESS_DATE).replace(tzinfo=dt.UTC) + dt.timedelta(days=1, hours=2)
-
-    progress: list[str] = []
-    first = run_dag(env, NIGHTLY_DAG, logical_date=two_am, progress=progress.append)  # business date from the logical date
-    first_log = (Path(env["AIRFLOW_HOME"]) / "logs" / f"dag_test_{NIGHTLY_DAG}.log").read_text(encoding="utf-8")
-    after_first = _snapshot(settings.warehouse) if settings.warehouse.exists() else {}
     folder = settings.home / "payouts" / PERIOD
-    payout_files = _files(folder) if folder.is_dir() else {}  # drafted by the nightly, before publish
-    payouts = run_dag(env, PAYOUTS_DAG)  # by hand, no period: the last complete month by as_of_date
+    progress: list[str] = []
+    between: dict = {}
+
+    def on_progress(line: str) -> None:
+        progress.append(line)
+        if line.startswith(f"[4/4] {PAYOUTS_DAG}") and line.endswith("..."):  # the nightly is done, payouts next
+            between["payout_files"] = _files(folder) if folder.is_dir() else {}  # drafted by the nightly
+            between["after_first"] = _snapshot(settings.warehouse) if settings.warehouse.exists() else {}
+
+    before = dt.datetime.now(dt.UTC)
+    demo = airflow_demo(settings, sample=SAMPLE, progress=on_progress)
+    after = dt.datetime.now(dt.UTC)
+    airflow_home = Path(demo.airflow_home)
+    metadata = _demo_metadata(airflow_home)
+    first, payouts = demo.runs
+    first_log = (airflow_home / "logs" / f"dag_test_{NIGHTLY_DAG}.log").read_text(encoding="utf-8")
+    start = next(i for i, line in enumerate(progress) if line.startswith(f"[3/4] {NIGHTLY_DAG}"))
+    end = next(i for i in range(start + 1, len(progress)) if progress[i].startswith("[3/4]"))
     payout_files_again = _files(folder) if folder.is_dir() else {}
-    second = run_dag(env, NIGHTLY_DAG, business_date=BUSINESS_DATE, logical_date=two_am + dt.timedelta(minutes=5))
+    env = airflow_environment(settings, demo.inbox, airflow_home=airflow_home)
+    two_am = dt.datetime.fromisoformat(BUSINESS_DATE).replace(tzinfo=dt.UTC) + dt.timedelta(days=1, hours=2)
+    second = run_dag(env, NIGHTLY_DAG, logical_date=two_am)  # business date from the logical date
     after_second = _snapshot(settings.warehouse)
     return {
         "root": root,
+        "airflow_home": airflow_home,
         "env": env,
         "settings": settings,
+        "demo": demo,
+        "demo_window": (before, after),
+        "metadata": metadata,
         "first": first,
         "first_log": first_log,
         "second": second,
         "payouts": payouts,
-        "after_first": after_first,
+        "after_first": between.get("after_first", {}),
         "after_second": after_second,
-        "payout_files": payout_files,
+        "payout_files": between.get("payout_files", {}),
         "payout_files_again": payout_files_again,
-        "progress": progress,
+        "progress": progress[start + 1:end],  # the nightly run's progress bar lines
     }
+
+
+@pytest.mark.slow
+def test_the_demo_leaves_runs_with_their_real_start_and_duration_and_the_dags_paused(e2e):
+    """What `cosell demo` leaves in Airflow for a new user opening the UI: honest runs, DAGs paused, a note on each."""
+    demo, (before, after), metadata = e2e["demo"], e2e["demo_window"], e2e["metadata"]
+    assert [run.state for run in demo.runs] == ["success", "success"]
+    assert metadata["paused"] == {NIGHTLY_DAG: 1, PAYOUTS_DAG: 1}  # docs/decisions.md: the sample's dates are past
+    runs = metadata["runs"]
+    assert [r[0] for r in runs] == [NIGHTLY_DAG, PAYOUTS_DAG]
+    for dag_id, logical, started, ended, _conf, note in runs:
+        started, ended = _moment(started), _moment(ended)
+        assert before <= started <= ended <= after, (dag_id, started, ended)  # the UI's duration is end - start
+        assert logical is None, (dag_id, logical)  # no past logical date posing as the run's start
+        assert note and "cosell demo" in note and "paused" in note, note
+    assert BUSINESS_DATE in runs[0][5] and BUSINESS_DATE in str(runs[0][4])  # the nightly run says which date
+    seconds = {r.dag_id: r.seconds for r in demo.runs}
+    nightly_start, nightly_end = _moment(runs[0][2]), _moment(runs[0][3])
+    assert (nightly_end - nightly_start).total_seconds() <= seconds[NIGHTLY_DAG] + 1
 
 
 @pytest.mark.slow
@@ -384,7 +443,7 @@ def test_a_failing_gate_stops_before_publish_and_payouts(e2e, tmp_path):
     # A deals file without the required column `amount`: quarantined, so the raw gate fails.
     columns = [c for c in FEEDS["deals"].column_names if c != "amount"]
     (inbox / "deals" / date / "broken.csv").write_text(",".join(columns) + "\n", encoding="utf-8")
-    env = airflow_environment(settings, inbox, airflow_home=e2e["root"] / "airflow")  # metadata DB already migrated
+    env = airflow_environment(settings, inbox, airflow_home=e2e["airflow_home"])  # metadata DB already migrated
 
     run = run_dag(env, NIGHTLY_DAG, business_date=date, logical_date=dt.datetime(2026, 3, 1, 2, tzinfo=dt.UTC))
 
@@ -421,7 +480,7 @@ def test_a_failing_dbt_test_fails_the_build_task_naming_the_test_and_its_rows(e2
         "deals", deal_id="D_GHOST", partner_id="P_GHOST", registered_at=stamp, updated_at=stamp)]))
     load_id = land(inbox, settings).load_id
     record(settings, "raw_gate", [load_id])
-    env = airflow_environment(settings, inbox, airflow_home=e2e["root"] / "airflow")  # metadata DB already migrated
+    env = airflow_environment(settings, inbox, airflow_home=e2e["airflow_home"])  # metadata DB already migrated
 
     run = run_dag(env, NIGHTLY_DAG, business_date=date, logical_date=dt.datetime(2026, 3, 3, 2, tzinfo=dt.UTC))
 
@@ -464,7 +523,7 @@ def test_the_sensor_times_out_naming_the_missing_feeds(e2e, tmp_path):
     for feed in ("partners", "fx_rates"):  # ...but two feeds' files for this date have not arrived
         for extract in (inbox / feed / date).iterdir():
             extract.unlink()
-    env = airflow_environment(settings, inbox, airflow_home=e2e["root"] / "airflow")  # metadata DB already migrated
+    env = airflow_environment(settings, inbox, airflow_home=e2e["airflow_home"])  # metadata DB already migrated
     env.update({"COSELL_INBOX_TIMEOUT": "2", "COSELL_INBOX_POKE_INTERVAL": "1"})
 
     run = run_dag(env, NIGHTLY_DAG, business_date=date, logical_date=dt.datetime(2026, 3, 2, 2, tzinfo=dt.UTC))
