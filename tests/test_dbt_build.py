@@ -23,6 +23,7 @@ from cosell.build.dbt import (
     dbt_paths,
     model_lines,
 )
+from cosell.config import Settings
 from cosell.errors import CosellError
 
 
@@ -119,6 +120,22 @@ def test_referential_break_and_missing_fx_fail_as_named_tests(tmp_path):
     # SPEC section 8.1: a baseline without an fx row fails like amount_usd (G2 and G4).
     assert "test assert_every_deal_has_a_baseline_fx_rate failed (2 rows" in message
     assert "assert_every_deal_has_a_baseline_fx_rate" in failed
+    # dbt.log at the default level (info) says which test failed, without every statement dbt ran
+    log = (settings.home / "dbt" / "logs" / "dbt.log").read_text(encoding="utf-8")
+    assert "Failure in test assert_every_deal_has_an_fx_rate" in log
+    assert "[debug]" not in log and "On model.cosell." not in log
+    # COSELL_DBT_LOG_LEVEL=debug logs every statement (a person investigating reruns with it)
+    debug = Settings.from_env({"COSELL_HOME": str(settings.home), "COSELL_WAREHOUSE": str(settings.warehouse),
+                               "COSELL_DUCKDB_THREADS": "2", "COSELL_DBT_LOG_LEVEL": "DEBUG"})
+    with pytest.raises(DataTestsFailed):
+        build(debug)
+    log = (settings.home / "dbt" / "logs" / "dbt.log").read_text(encoding="utf-8")
+    assert "[debug]" in log and "On model.cosell.fct_cosell_deals: " in log
+
+
+def test_an_unknown_dbt_log_level_is_a_one_line_error():
+    with pytest.raises(CosellError, match=r"^COSELL_DBT_LOG_LEVEL='loud': expected one of debug, info, warn, error, none$"):
+        Settings.from_env({"COSELL_DBT_LOG_LEVEL": "loud"})
 
 
 def _children(pid: int) -> list[int]:

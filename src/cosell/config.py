@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cosell.errors import CosellError
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
@@ -24,7 +26,10 @@ ENVIRONMENT = {
     "COSELL_DUCKDB_MEMORY_LIMIT": "DuckDB memory limit (default: 4GB)",
     "COSELL_MAX_REJECT_RATE": "share of rejected rows per feed the raw gate allows (default: 0.01)",
     "COSELL_DELIVERY_CALENDAR": "YAML of the feeds expected on each business date (default: fx_rates on weekdays, the others daily)",
+    "COSELL_DBT_LOG_LEVEL": "what dbt writes to its dbt.log: debug (every SQL statement), info, warn, error or none "
+                            "(default: info)",
 }
+DBT_LOG_LEVELS = ("debug", "info", "warn", "error", "none")
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class Settings:
     max_reject_rate: float
     aggregated: Path | None = None  # the aggregated copy; None: <home>/aggregated/warehouse.duckdb
     delivery_calendar: Path | None = None  # YAML of the feeds expected per business date (cosell.orchestration.delivery)
+    dbt_log_level: str = "info"  # dbt's file log; debug logs every statement and costs a small build a fifth more
 
     @property
     def aggregated_copy(self) -> Path:
@@ -60,6 +66,10 @@ class Settings:
         home = Path(env.get("COSELL_HOME") or PROJECT_ROOT / "work").resolve()
         warehouse = Path(env.get("COSELL_WAREHOUSE") or home / "warehouse.duckdb").resolve()
         published = Path(env.get("COSELL_PUBLISHED") or home / "published" / "warehouse.duckdb").resolve()
+        dbt_log_level = (env.get("COSELL_DBT_LOG_LEVEL") or "info").lower()
+        if dbt_log_level not in DBT_LOG_LEVELS:
+            raise CosellError(f"COSELL_DBT_LOG_LEVEL={env['COSELL_DBT_LOG_LEVEL']!r}: expected one of "
+                              f"{', '.join(DBT_LOG_LEVELS)}")
         return cls(
             home=home,
             warehouse=warehouse,
@@ -69,6 +79,7 @@ class Settings:
             max_reject_rate=float(env.get("COSELL_MAX_REJECT_RATE") or 0.01),
             aggregated=Path(env["COSELL_AGGREGATED"]).resolve() if env.get("COSELL_AGGREGATED") else None,
             delivery_calendar=Path(env["COSELL_DELIVERY_CALENDAR"]).resolve() if env.get("COSELL_DELIVERY_CALENDAR") else None,
+            dbt_log_level=dbt_log_level,
         )
 
 

@@ -268,6 +268,8 @@ def _run_dbt(
         str(target_path),
         "--log-path",
         str(log_path),
+        "--log-level-file",
+        settings.dbt_log_level,
         "--no-use-colors",
         *(["--target", engine] if engine != "duckdb" else []),
     ]
