@@ -70,8 +70,8 @@ END_TO_END_FIXTURES = {"nightly_warehouse"}
 # (Not --dist loadgroup: under pytest 9.2 a node id no longer reads the `_nodeid` that pytest-xdist
 # 3.8 rewrites to carry the group, so every test would be sent on its own.)
 LONGEST_FIRST = [
-    "test_nightly_faults.py", "test_dags.py", "test_spark.py", "test_scheduling.py", "test_dbt_incremental.py",
-    "test_payouts_custody.py", "test_ledger.py", "test_airflow_postgres.py", "test_offline_html.py",
+    "test_dags.py", "test_spark.py", "test_scheduling.py", "test_nightly_faults.py", "test_dbt_incremental.py",
+    "test_airflow_postgres.py", "test_payouts_custody.py", "test_ledger.py", "test_offline_html.py",
     "test_dbt_marts.py", "test_dbt_end_to_end.py", "test_gates.py", "test_demo_progress.py", "test_payouts_ledger.py",
     "test_payouts_lifecycle.py", "test_payouts_documents.py", "test_readme_airflow.py",
     "test_bi_contract.py", "test_landing_hostile.py", "test_cli.py",
