@@ -17,24 +17,28 @@ from typing import Any, Sequence
 
 # Cell styles: indexes into styles.xml's cellXfs, in this order.
 PLAIN, STATUS, HEADER, MONEY, BOLD, MONEY_BOLD, DATE = range(7)
-MAX_CELL_TEXT = 32767  # Excel's limit on a cell's text; longer text is cut there (the CSVs hold it whole)
+MAX_CELL_TEXT = 32767  # Excel's limit on a cell's text in UTF-16 units; longer text is cut there (the CSVs hold it whole)
 EPOCH = dt.date(1899, 12, 30)  # Excel's day 0 (1900 date system)
+FIRST_DATE = dt.date(1900, 3, 1)  # serials before it carry Excel's 1900 leap-year bug: refused
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 _NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 _NS_R = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"'
 _HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-_ESCAPED_ESCAPE = re.compile("(_x[0-9a-fA-F]{4}_)")
 TAB_SELECTED = ' tabSelected="1"'
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff]")
+_CONTROL = "\x00-\x08\x0b-\x1f\ufffe\uffff"  # not allowed in XML 1.0 (or not a character): written as _xHHHH_
+# A control character, or an underscore that Excel would read as the start of an _xHHHH_ escape: the
+# underscore of a literal _xHHHH_, or of _xHHHH followed by a control character (whose escape ends in _).
+_ESCAPES = re.compile(f"_(?=x[0-9A-Fa-f]{{4}}(?:_|[{_CONTROL}]))|[{_CONTROL}]")
 
 
 @dataclass(frozen=True)
 class Sheet:
     """One sheet: a banner in A1, a header row, then rows of cell values (None, bool, int, Decimal, date, str).
 
-    money names the columns whose numbers show with the money format; bold_last makes the last row a total.
+    title is a plain name (letters, digits, underscores: the filter's defined name uses it unquoted); money
+    names the columns whose numbers show with the money format; bold_last makes the last row a total.
     """
 
     title: str
@@ -46,14 +50,34 @@ class Sheet:
     bold_last: bool = False
 
 
+def escape(value: str) -> str:
+    """XML text or attribute value: &, <, > and double quotes escaped."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def cut(value: str) -> str:
+    """value cut to MAX_CELL_TEXT UTF-16 units (a character beyond the BMP counts two), as Excel counts."""
+    if len(value) <= MAX_CELL_TEXT // 2:
+        return value
+    units = 0
+    for index, char in enumerate(value):
+        units += 2 if char > "\uffff" else 1
+        if units > MAX_CELL_TEXT:
+            return value[:index]
+    return value
+
+
 def text(value: str) -> str:
-    """A string as cell text: XML-escaped, control characters as Excel's _xHHHH_ (and a literal _xHHHH_ kept)."""
-    value = value[:MAX_CELL_TEXT]
-    if "_x" in value:
-        value = _ESCAPED_ESCAPE.sub(r"_x005F\1", value)
-    if _CONTROL.search(value):
-        value = _CONTROL.sub(lambda match: f"_x{ord(match.group()):04X}_", value)
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """A string as cell text: cut to Excel's limit, control characters as Excel's _xHHHH_, XML-escaped.
+
+    Excel decodes every _xHHHH_ in a cell's text, so an underscore that would start one is written _x005F_.
+    """
+    return escape(_ESCAPES.sub(_escaped, cut(value)))
+
+
+def _escaped(match: re.Match) -> str:
+    char = match.group()
+    return "_x005F_" if char == "_" else f"_x{ord(char):04X}_"
 
 
 def column_letter(index: int) -> str:
@@ -80,6 +104,8 @@ def _cell(ref: str, value: Any, money: bool, bold: bool) -> str:
     if isinstance(value, bool):
         return f'<c r="{ref}" t="b"><v>{int(value)}</v></c>'
     if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"cell {ref}: {value} is not a number a spreadsheet can hold")
         style = (MONEY_BOLD if bold else MONEY) if money else 0
         styled = f' s="{style}"' if style else ""
         return f'<c r="{ref}"{styled}><v>{value:f}</v></c>'
@@ -87,6 +113,8 @@ def _cell(ref: str, value: Any, money: bool, bold: bool) -> str:
         styled = f' s="{BOLD}"' if bold else ""
         return f'<c r="{ref}"{styled}><v>{value}</v></c>'
     if isinstance(value, dt.date):
+        if value < FIRST_DATE:
+            raise ValueError(f"cell {ref}: {value} is before {FIRST_DATE}, where Excel's serial dates are off by a day")
         return f'<c r="{ref}" s="{DATE}"><v>{(value - EPOCH).days}</v></c>'
     return _string_cell(ref, str(value), BOLD if bold else PLAIN)
 
@@ -98,6 +126,10 @@ def _width(chars: float) -> str:
 
 def sheet_xml(sheet: Sheet, selected: bool) -> str:
     """The worksheet part of one Sheet."""
+    if not re.fullmatch(r"\w+", sheet.title, re.ASCII):
+        raise ValueError(f"sheet title {sheet.title!r}: letters, digits and underscores only")
+    if sheet.bold_last and not sheet.rows:
+        raise ValueError(f"sheet {sheet.title}: a total row needs a row")
     letters = [column_letter(c) for c in range(len(sheet.columns))]
     last_col = letters[-1]
     last_row = 2 + len(sheet.rows)
@@ -131,12 +163,13 @@ def sheet_xml(sheet: Sheet, selected: bool) -> str:
 
 def _styles(approved: bool) -> str:
     font_color, fill = ("FF006100", "FFC6EFCE") if approved else ("FF9C0006", "FFFFC7CE")
-    font = '<sz val="11"/><color rgb="FF000000"/><name val="Calibri"/><family val="2"/><scheme val="minor"/>'
+    # Calibri 11 by name (no theme part, so no font scheme: Excel would fall back to its own default font)
+    font = '<sz val="11"/><color rgb="FF000000"/><name val="Calibri"/><family val="2"/>'
     return (
         f'{_HEAD}<styleSheet {_NS}>'
         '<numFmts count="2"><numFmt numFmtId="164" formatCode="#,##0.00"/><numFmt numFmtId="165" formatCode="yyyy-mm-dd"/></numFmts>'
         f'<fonts count="3"><font>{font}</font>'
-        f'<font><b/><sz val="11"/><color rgb="{font_color}"/><name val="Calibri"/><family val="2"/><scheme val="minor"/></font>'
+        f'<font><b/><sz val="11"/><color rgb="{font_color}"/><name val="Calibri"/><family val="2"/></font>'
         f'<font><b/>{font}</font></fonts>'
         '<fills count="4"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill>'
         f'<fill><patternFill patternType="solid"><fgColor rgb="{fill}"/><bgColor indexed="64"/></patternFill></fill>'
@@ -159,10 +192,10 @@ def _styles(approved: bool) -> str:
 
 
 def _workbook(sheets: Sequence[Sheet]) -> str:
-    names = "".join(f'<sheet name="{text(s.title)}" sheetId="{i + 1}" r:id="rId{i + 1}"/>' for i, s in enumerate(sheets))
+    names = "".join(f'<sheet name="{escape(s.title)}" sheetId="{i + 1}" r:id="rId{i + 1}"/>' for i, s in enumerate(sheets))
     filters = "".join(
         f'<definedName name="_xlnm._FilterDatabase" localSheetId="{i}" hidden="1">'
-        f"{text(s.title)}!$A$2:${column_letter(len(s.columns) - 1)}${2 + len(s.rows) - (1 if s.bold_last else 0)}"
+        f"{escape(s.title)}!$A$2:${column_letter(len(s.columns) - 1)}${2 + len(s.rows) - (1 if s.bold_last else 0)}"
         "</definedName>"
         for i, s in enumerate(sheets)
     )
@@ -190,7 +223,7 @@ def _core(title: str, author: str, created: dt.datetime) -> str:
         f'{_HEAD}<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
         'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
         'xmlns:dcmitype="http://purl.org/dc/dcmitype/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
-        f"<dc:title>{text(title)}</dc:title><dc:creator>{text(author)}</dc:creator>"
+        f"<dc:title>{escape(title)}</dc:title><dc:creator>{escape(author)}</dc:creator>"
         f'<dcterms:created xsi:type="dcterms:W3CDTF">{stamp}</dcterms:created>'
         f'<dcterms:modified xsi:type="dcterms:W3CDTF">{stamp}</dcterms:modified></cp:coreProperties>'
     )
