@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from cosell.errors import CosellError
+from cosell.payouts import xlsx
 from cosell.payouts.plans import Plan
 from cosell.payouts.rules import (
     MdfRow,
@@ -21,7 +22,6 @@ from cosell.payouts.rules import (
     money_text,
     rate_text,
 )
-from cosell.payouts import xlsx
 from cosell.payouts.statements import render_statement, statement_name
 from cosell.payouts.wording import APPROVED, mdf_reason_words, status_banner
 
@@ -169,7 +169,6 @@ def parse_csv(content: bytes) -> list[dict[str, str]]:
 
 # ---------------------------------------------------------------- workbook
 
-MONEY_FORMAT = "#,##0.00"  # thousands separated, two decimals; the cells stay numbers
 MAX_WIDTH = 80
 MDF_SHEET_COLUMNS = MDF_COLUMNS[:MDF_COLUMNS.index("reasons") + 1] + ("reasons_in_words",) + \
     MDF_COLUMNS[MDF_COLUMNS.index("reasons") + 1:]
@@ -222,19 +221,18 @@ def render_workbook(records: Records, meta: Mapping[str, Any]) -> bytes:
     period = meta["period"]
     banner = status_banner(meta)
 
-    def rows(name: str, columns: tuple[str, ...]) -> list[list[Any]]:
-        return [[_cell(column, record.get(column, "")) for column in columns] for record in records[name]]
+    def rows(source: list[Mapping[str, str]], columns: tuple[str, ...]) -> list[list[Any]]:
+        return [[_cell(column, record.get(column, "")) for column in columns] for record in source]
 
-    summaries = rows(SUMMARY_CSV, SUMMARY_COLUMNS)
+    summaries = rows(records[SUMMARY_CSV], SUMMARY_COLUMNS)
     sums = {column: sum((row[i] for row in summaries), Decimal("0.00"))
             for i, column in enumerate(SUMMARY_COLUMNS) if column in MONEY_COLUMNS}
     total = [period, "TOTAL", None, None, None] + [sums[c] for c in SUMMARY_COLUMNS[5:-1]] + [len(records[LINES_CSV])]
     mdf = [dict(record, reasons_in_words=mdf_reason_words(record)) for record in records[MDF_CSV]]
     sheets = [
         _sheet("summary", banner, SUMMARY_COLUMNS, summaries + [total], total=True),
-        _sheet("lines", banner, LINE_COLUMNS, rows(LINES_CSV, LINE_COLUMNS)),
-        _sheet("mdf", banner, MDF_SHEET_COLUMNS,
-               [[_cell(column, record.get(column, "")) for column in MDF_SHEET_COLUMNS] for record in mdf]),
+        _sheet("lines", banner, LINE_COLUMNS, rows(records[LINES_CSV], LINE_COLUMNS)),
+        _sheet("mdf", banner, MDF_SHEET_COLUMNS, rows(mdf, MDF_SHEET_COLUMNS)),
     ]
     return xlsx.workbook_bytes(sheets, f"Co-sell payouts {period} ({meta.get('status')})", "cosell payouts",
                                FIXED_TIME, meta.get("status") == APPROVED)

@@ -49,6 +49,22 @@ class Sheet:
     money: frozenset[str] = frozenset()
     bold_last: bool = False
 
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"\w+", self.title, re.ASCII):
+            raise ValueError(f"sheet title {self.title!r}: letters, digits and underscores only")
+        if self.bold_last and not self.rows:
+            raise ValueError(f"sheet {self.title}: a total row needs a row")
+
+    @property
+    def last_row(self) -> int:
+        """The sheet's last row number (banner 1, header 2, then the rows)."""
+        return 2 + len(self.rows)
+
+    @property
+    def filter_end(self) -> tuple[str, int]:
+        """Column and row of the filter's last cell (it starts at A2, the header; the total row left out)."""
+        return column_letter(len(self.columns) - 1), self.last_row - (1 if self.bold_last else 0)
+
 
 def escape(value: str) -> str:
     """XML text or attribute value: &, <, > and double quotes escaped."""
@@ -126,18 +142,12 @@ def _width(chars: float) -> str:
 
 def sheet_xml(sheet: Sheet, selected: bool) -> str:
     """The worksheet part of one Sheet."""
-    if not re.fullmatch(r"\w+", sheet.title, re.ASCII):
-        raise ValueError(f"sheet title {sheet.title!r}: letters, digits and underscores only")
-    if sheet.bold_last and not sheet.rows:
-        raise ValueError(f"sheet {sheet.title}: a total row needs a row")
     letters = [column_letter(c) for c in range(len(sheet.columns))]
-    last_col = letters[-1]
-    last_row = 2 + len(sheet.rows)
-    filter_end = last_row - (1 if sheet.bold_last else 0)
+    filter_column, filter_row = sheet.filter_end
     spans = f"1:{len(letters)}"
     money = [column in sheet.money for column in sheet.columns]
     parts = [
-        _HEAD, f"<worksheet {_NS} {_NS_R}>", f'<dimension ref="A1:{last_col}{last_row}"/>',
+        _HEAD, f"<worksheet {_NS} {_NS_R}>", f'<dimension ref="A1:{letters[-1]}{sheet.last_row}"/>',
         f'<sheetViews><sheetView{TAB_SELECTED if selected else ""} workbookViewId="0">'
         '<pane ySplit="2" topLeftCell="A3" activePane="bottomLeft" state="frozen"/>'
         '<selection pane="bottomLeft"/></sheetView></sheetViews>',
@@ -156,7 +166,7 @@ def sheet_xml(sheet: Sheet, selected: bool) -> str:
         cells = "".join(_cell(f"{letter}{number}", value, is_money, bold)
                         for letter, value, is_money in zip(letters, row, money))
         parts.append(f'<row r="{number}" spans="{spans}">{cells}</row>')
-    parts.append(f'</sheetData><autoFilter ref="A2:{last_col}{filter_end}"/>'
+    parts.append(f'</sheetData><autoFilter ref="A2:{filter_column}{filter_row}"/>'
                  '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/></worksheet>')
     return "".join(parts)
 
@@ -192,11 +202,10 @@ def _styles(approved: bool) -> str:
 
 
 def _workbook(sheets: Sequence[Sheet]) -> str:
-    names = "".join(f'<sheet name="{escape(s.title)}" sheetId="{i + 1}" r:id="rId{i + 1}"/>' for i, s in enumerate(sheets))
+    names = "".join(f'<sheet name="{s.title}" sheetId="{i + 1}" r:id="rId{i + 1}"/>' for i, s in enumerate(sheets))
     filters = "".join(
         f'<definedName name="_xlnm._FilterDatabase" localSheetId="{i}" hidden="1">'
-        f"{escape(s.title)}!$A$2:${column_letter(len(s.columns) - 1)}${2 + len(s.rows) - (1 if s.bold_last else 0)}"
-        "</definedName>"
+        f"{s.title}!$A$2:${s.filter_end[0]}${s.filter_end[1]}</definedName>"
         for i, s in enumerate(sheets)
     )
     return (f'{_HEAD}<workbook {_NS} {_NS_R}><workbookPr/><bookViews><workbookView/></bookViews>'
