@@ -66,7 +66,7 @@ class Settings:
         home = Path(env.get("COSELL_HOME") or PROJECT_ROOT / "work").resolve()
         warehouse = Path(env.get("COSELL_WAREHOUSE") or home / "warehouse.duckdb").resolve()
         published = Path(env.get("COSELL_PUBLISHED") or home / "published" / "warehouse.duckdb").resolve()
-        dbt_log_level = (env.get("COSELL_DBT_LOG_LEVEL") or "info").lower()
+        dbt_log_level = (env.get("COSELL_DBT_LOG_LEVEL") or cls.dbt_log_level).lower()
         if dbt_log_level not in DBT_LOG_LEVELS:
             raise CosellError(f"COSELL_DBT_LOG_LEVEL={env['COSELL_DBT_LOG_LEVEL']!r}: expected one of "
                               f"{', '.join(DBT_LOG_LEVELS)}")
