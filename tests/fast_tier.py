@@ -93,7 +93,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     if not _whole_fast_tier(session.config) or exitstatus != 0:
         return
-    missing = sorted(all_modules() - (_reached_by_workers or _reached(session)))
+    missing = unreached(_reached_by_workers or _reached(session))
     if missing:
         sys.stderr.write(f"fast tier: modules no fast test reaches: {', '.join(missing)}\n")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

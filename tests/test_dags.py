@@ -269,7 +269,6 @@ def e2e(tmp_path_factory):
     second = run_dag(env, NIGHTLY_DAG, logical_date=two_am)  # business date from the logical date
     after_second = _snapshot(settings.warehouse)
     return {
-        "root": root,
         "airflow_home": airflow_home,
         "env": env,
         "settings": settings,
