@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from cosell.db import WarehouseMissing, connect, warehouse_as_of
 from cosell.errors import CosellError
 from cosell.landing.row_checks import ident, literal
 from cosell.publish.aggregated import publish_aggregated
+from cosell.publish.grains import grains
 
 PUBLISHED_SCHEMAS = ("marts", "payouts")
 
@@ -72,10 +74,13 @@ class PublishSummary:
     as_of_date: dt.date | None
     aggregated: Path | None = None
     aggregated_tables: list[str] = field(default_factory=list)
+    updated: dict[str, int] = field(default_factory=dict)  # table updated in place -> rows replaced
 
     def describe(self) -> str:
         text = (f"published {len(self.tables)} tables as of {self.as_of_date} to {self.path} "
                 f"(Parquet in {self.parquet_dir})")
+        if self.updated:
+            text += "; " + ", ".join(f"{table} updated in place ({rows} rows)" for table, rows in self.updated.items())
         if self.aggregated:
             text += f"; aggregated copy ({len(self.aggregated_tables)} tables) in {self.aggregated}"
         return text
@@ -90,24 +95,33 @@ def parquet_path(parquet_dir: Path, schema: str, name: str) -> Path:
 # published as BIGINT, so the DuckDB copy and its Parquet twin say the same thing.
 PUBLISHED_TYPES = {"HUGEINT": "BIGINT", "UHUGEINT": "BIGINT"}
 
+# The stamp of the keyed facts' rows (the last load the raw layer held when a row was computed): a table with it
+# and a one-column grain is updated in place by the rows stamped after the published copy's last stamp.
+WATERMARK = "_load_id_watermark"
+# ... unless more than this share of its rows changed: then copying it whole is the cheaper way (and leaves no
+# deleted rows behind; DuckDB rewrites a row group with deletes when the rest fit in fewer groups).
+CHANGED_SHARE = 0.25
 
-def _copy_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> None:
-    """One table or view of the warehouse as a table of the new file: portable types, dbt's comments kept."""
-    columns = con.execute(
+
+def _published_columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> list[tuple[str, str, str | None]]:
+    """(column, type, comment) of a warehouse table or view, in order."""
+    return con.execute(
         "SELECT column_name, data_type, comment FROM duckdb_columns() WHERE database_name = 'wh' "
         "AND schema_name = ? AND table_name = ? ORDER BY column_index",
         [schema, name],
     ).fetchall()
-    select = ", ".join(
-        f"CAST({ident(column)} AS {PUBLISHED_TYPES[kind]}) AS {ident(column)}" if kind in PUBLISHED_TYPES
-        else ident(column)
-        for column, kind, _ in columns
-    )
+
+
+def _select(columns: list[tuple[str, str, str | None]], schema: str, name: str) -> str:
+    """The query of the warehouse's rows in their published types."""
+    listed = ", ".join(f"CAST({ident(column)} AS {PUBLISHED_TYPES[kind]}) AS {ident(column)}" if kind in PUBLISHED_TYPES
+                       else ident(column) for column, kind, _ in columns)
+    return f"SELECT {listed} FROM wh.{ident(schema)}.{ident(name)}"
+
+
+def _comment(con: duckdb.DuckDBPyConnection, schema: str, name: str, columns: list[tuple[str, str, str | None]]) -> None:
+    """dbt's descriptions (or ours, for the payout tables) as the comments of the published table."""
     target = f"{ident(schema)}.{ident(name)}"
-    try:
-        con.execute(f"CREATE TABLE {target} AS SELECT {select} FROM wh.{target}")
-    except duckdb.ConversionException as error:
-        raise CosellError(f"{schema}.{name} cannot be published: {' '.join(str(error).split())[:200]}") from None
     comment = con.execute(
         "SELECT comment FROM duckdb_tables() WHERE database_name = 'wh' AND schema_name = ? AND table_name = ? "
         "UNION ALL SELECT comment FROM duckdb_views() WHERE database_name = 'wh' AND schema_name = ? AND view_name = ?",
@@ -122,19 +136,88 @@ def _copy_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> None:
             con.execute(f"COMMENT ON COLUMN {target}.{ident(column)} IS {literal(text)}")
 
 
+def _copy_table(con: duckdb.DuckDBPyConnection, schema: str, name: str, columns: list[tuple[str, str, str | None]]) -> None:
+    """One table or view of the warehouse as a table of the new file: portable types."""
+    try:
+        con.execute(f"CREATE TABLE {ident(schema)}.{ident(name)} AS {_select(columns, schema, name)}")
+    except duckdb.ConversionException as error:
+        raise CosellError(f"{schema}.{name} cannot be published: {' '.join(str(error).split())[:200]}") from None
+
+
+def _checksum(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[int, int]:
+    """(rows, sum of the rows' hashes): equal for two relations holding the same rows, in any order."""
+    count, total = con.execute(f"SELECT count(*), sum(hash(r)::HUGEINT) FROM ({relation}) r").fetchone()
+    return int(count), int(total or 0)
+
+
+def _update_in_place(con: duckdb.DuckDBPyConnection, schema: str, name: str,
+                     columns: list[tuple[str, str, str | None]], key: str) -> int | None:
+    """Bring the previous copy's table in line with the warehouse by key and watermark: rows replaced, or None.
+
+    The rows the warehouse stamped after the copy's last stamp replace those of their keys; keys the warehouse
+    no longer holds go. The result must hold exactly the warehouse's rows (count and checksum), else None: the
+    caller copies the table whole, as it does when the columns differ or more than CHANGED_SHARE of its rows changed.
+    """
+    target = f"{ident(schema)}.{ident(name)}"
+    have = con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = ? AND table_name = ? ORDER BY column_index", [schema, name]).fetchall()
+    if have != [(column, PUBLISHED_TYPES.get(kind, kind)) for column, kind, _ in columns]:
+        return None
+    stamp, live = con.execute(f"SELECT max({WATERMARK}), count(*) FROM {target}").fetchone()
+    if stamp is None:
+        return None
+    source = _select(columns, schema, name)
+    changed = con.execute(f"SELECT count(*) FROM wh.{target} WHERE {WATERMARK} > ?", [stamp]).fetchone()[0]
+    if changed > CHANGED_SHARE * live:
+        return None
+    k = ident(key)
+    con.execute(f"DELETE FROM {target} WHERE {k} IN (SELECT {k} FROM wh.{target} WHERE {WATERMARK} > $stamp) "
+                f"OR {k} NOT IN (SELECT {k} FROM wh.{target})", {"stamp": stamp})
+    con.execute(f"INSERT INTO {target} {source} WHERE {WATERMARK} > $stamp", {"stamp": stamp})
+    if _checksum(con, f"SELECT * FROM {target}") != _checksum(con, source):
+        return None
+    return int(changed)
+
+
+def _holds_only_a_publication(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a previous published file holds only what publish writes, with at most as much free space as used.
+
+    Anything else (a reader's table, view, macro or sequence; a file half free) and publish starts a new file.
+    """
+    here = "database_name = current_database()"
+    foreign = con.execute(
+        f"SELECT (SELECT count(*) FROM duckdb_schemas() WHERE {here} AND NOT internal "
+        f"AND schema_name NOT IN ('main', 'marts', 'payouts', 'meta'))"
+        f" + (SELECT count(*) FROM duckdb_tables() WHERE {here} AND NOT (schema_name IN ('marts', 'payouts') "
+        f"OR (schema_name = 'meta' AND table_name = 'publication')))"
+        f" + (SELECT count(*) FROM duckdb_views() WHERE {here} AND NOT internal)"
+        f" + (SELECT count(*) FROM duckdb_sequences() WHERE {here})"
+        f" + (SELECT count(*) FROM duckdb_indexes() WHERE {here})"
+        f" + (SELECT count(*) FROM duckdb_functions() WHERE {here} AND NOT internal)"
+        f" + (SELECT count(*) FROM duckdb_types() WHERE {here} AND NOT internal)"
+    ).fetchone()[0]
+    free, used = con.execute("SELECT free_blocks, used_blocks FROM pragma_database_size() "
+                             "WHERE database_name = current_database()").fetchone()
+    return foreign == 0 and free <= used
+
+
 def _unlink_database(path: Path) -> None:
     path.unlink(missing_ok=True)
     Path(f"{path}.wal").unlink(missing_ok=True)
 
 
 def publish(settings: Settings) -> PublishSummary:
-    """Copy the marts (and payout tables) into a new file, then rename it onto the published path.
+    """Write the marts (and payout tables) into a new file, then rename it onto the published path.
 
-    Readers that hold the old file keep a consistent snapshot; the working warehouse is never
-    opened by readers. Parquet files are written beside it under temporary names and renamed
-    onto their final names once the new database is in place; Parquet files of marts that no
-    longer exist are removed. On any failure the published file and Parquet folder are left as
-    they were and nothing temporary is left behind.
+    The new file starts as a copy of the published one when that holds only what a publish writes
+    (_holds_only_a_publication): the keyed, stamped facts are then updated in place by the rows the
+    warehouse stamped since (_update_in_place), every other table is copied again; otherwise every
+    table is copied into an empty file. Readers that hold the old file keep a consistent snapshot;
+    the working warehouse is never opened by readers. Parquet files are written beside it under
+    temporary names and renamed onto their final names once the new database is in place; Parquet
+    files of marts that no longer exist are removed. On any failure the published file and Parquet
+    folder are left as they were and nothing temporary is left behind.
     """
     source = settings.warehouse
     if not source.exists():
@@ -148,8 +231,20 @@ def publish(settings: Settings) -> PublishSummary:
     partials: list[tuple[Path, Path]] = []
     leftovers.remove_dead([target.parent, parquet_dir])
     _unlink_database(staging)
+    reused = target.exists() and not Path(f"{target}.wal").exists()
+    if reused:
+        try:
+            shutil.copyfile(target, staging)
+        except OSError as error:
+            _unlink_database(staging)
+            raise CosellError(f"cannot copy {target} to publish from it: {error}") from None
     con = connect(settings, staging)
+    updated: dict[str, int] = {}
     try:
+        if reused and not _holds_only_a_publication(con):
+            con.close()
+            _unlink_database(staging)
+            con = connect(settings, staging)
         try:
             con.execute(f"ATTACH {literal(str(source))} AS wh (READ_ONLY)")
         except duckdb.Error as error:
@@ -168,9 +263,28 @@ def publish(settings: Settings) -> PublishSummary:
             raise CosellError(f"warehouse {source} has no marts: run `cosell build` first")
         for schema in sorted({s for s, _ in tables}):
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
+        previous = set(con.execute(
+            f"SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            f"AND schema_name IN ({schemas})").fetchall())
+        keys = {f"marts.{mart}": columns[0] for mart, columns in grains().items() if len(columns) == 1}
         for schema, name in tables:
-            _copy_table(con, schema, name)
+            columns = _published_columns(con, schema, name)
+            key = keys.get(f"{schema}.{name}")
+            if (schema, name) in previous:
+                changed = (_update_in_place(con, schema, name, columns, key)
+                           if key and any(column == WATERMARK for column, _, _ in columns) else None)
+                if changed is not None:
+                    updated[f"{schema}.{name}"] = changed
+                else:
+                    con.execute(f"DROP TABLE {ident(schema)}.{ident(name)}")
+                    _copy_table(con, schema, name, columns)
+            else:
+                _copy_table(con, schema, name, columns)
+            _comment(con, schema, name, columns)
+        for schema, name in sorted(previous - set(tables)):
+            con.execute(f"DROP TABLE {ident(schema)}.{ident(name)}")
         as_of = warehouse_as_of(con, "wh")
+        con.execute("DROP SCHEMA IF EXISTS meta CASCADE")
         con.execute("CREATE SCHEMA meta")
         con.execute(
             "CREATE TABLE meta.publication AS SELECT ?::DATE AS as_of_date, ?::TIMESTAMP AS published_at",
@@ -203,4 +317,4 @@ def publish(settings: Settings) -> PublishSummary:
         aggregated, aggregated_tables = publish_aggregated(settings)
     except CosellError as error:
         raise CosellError(f"published {len(published)} tables to {target}, but {error}") from None
-    return PublishSummary(target, parquet_dir, published, as_of, aggregated, aggregated_tables)
+    return PublishSummary(target, parquet_dir, published, as_of, aggregated, aggregated_tables, updated)
