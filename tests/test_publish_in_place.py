@@ -83,6 +83,16 @@ def fresh(settings: Settings, tmp_path: Path) -> dict[str, list]:
     return contents(other.published)
 
 
+def night_after_a_reader(settings: Settings, sql: str):
+    """Publish, let a reader with write access run `sql` on the published copy, then publish the night."""
+    build(settings.warehouse)
+    publish(settings)
+    with duckdb.connect(str(settings.published)) as con:
+        con.execute(sql)
+    build(settings.warehouse, NIGHT)
+    return publish(settings)
+
+
 def test_the_facts_are_updated_in_place_and_equal_a_fresh_copy(settings: Settings, tmp_path: Path) -> None:
     build(settings.warehouse)
     first = publish(settings)
@@ -112,12 +122,7 @@ def test_the_facts_are_updated_in_place_and_equal_a_fresh_copy(settings: Setting
 ])
 def test_a_published_fact_that_differs_from_what_was_published_is_copied_whole(settings: Settings, tmp_path: Path,
                                                                                tamper: str) -> None:
-    build(settings.warehouse)
-    publish(settings)
-    with duckdb.connect(str(settings.published)) as con:
-        con.execute(tamper)
-    build(settings.warehouse, NIGHT)
-    summary = publish(settings)
+    summary = night_after_a_reader(settings, tamper)
     assert "marts.fct_cosell_deals" not in summary.updated
     assert contents(settings.published) == fresh(settings, tmp_path)
 
@@ -160,12 +165,7 @@ def test_a_fact_whose_columns_changed_or_that_changed_widely_is_copied_whole(set
 ])
 def test_a_published_file_holding_anything_else_is_not_reused(settings: Settings, tmp_path: Path, addition: str,
                                                               reused: bool) -> None:
-    build(settings.warehouse)
-    publish(settings)
-    with duckdb.connect(str(settings.published)) as con:
-        con.execute(addition)
-    build(settings.warehouse, NIGHT)
-    summary = publish(settings)
+    summary = night_after_a_reader(settings, addition)
     assert bool(summary.updated) == reused
     with duckdb.connect(str(settings.published), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'mine'").fetchone()[0] == 0
