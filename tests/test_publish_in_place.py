@@ -158,6 +158,10 @@ def test_a_fact_whose_columns_changed_or_that_changed_widely_is_copied_whole(set
     ("CREATE TABLE main.mine AS SELECT 1 AS x", False),
     ("CREATE MACRO twice(x) AS x * 2", False),
     ("CREATE SEQUENCE mine", False),
+    # constraints and defaults do not show as objects, and a NOT NULL would fail a later night's insert
+    ("ALTER TABLE marts.fct_cosell_deals ALTER COLUMN amount_usd SET NOT NULL", False),
+    ("ALTER TABLE marts.fct_cosell_deals ALTER COLUMN partner_id SET DEFAULT 'reader'", False),
+    ("ALTER TABLE marts.fct_cosell_deals ADD PRIMARY KEY (deal_id)", False),
     ("CREATE TABLE marts.mine AS SELECT 1 AS x", True),  # a table where the marts are: dropped like a mart gone
     # more free space than used (a big table made and dropped): a new file, compact again
     ("CREATE TABLE main.big AS SELECT range AS x, md5(range::VARCHAR) AS y FROM range(300000); DROP TABLE main.big; "
@@ -173,3 +177,52 @@ def test_a_published_file_holding_anything_else_is_not_reused(settings: Settings
         assert con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = 'twice'").fetchone()[0] == 0
         assert con.execute("SELECT count(*) FROM duckdb_sequences()").fetchone()[0] == 0
     assert contents(settings.published) == fresh(settings, tmp_path)
+
+
+@pytest.mark.parametrize("damage", [
+    lambda path: path.write_bytes(path.read_bytes()[: path.stat().st_size // 3]),  # cut short
+    lambda path: path.write_bytes(b"not a database" * 1000),
+])
+def test_a_damaged_published_file_is_replaced_by_a_new_one(settings: Settings, tmp_path: Path, damage) -> None:
+    build(settings.warehouse)
+    publish(settings)
+    damage(settings.published)
+    build(settings.warehouse, NIGHT)
+    summary = publish(settings)
+    assert summary.updated == {}
+    assert contents(settings.published) == fresh(settings, tmp_path)
+    assert [p.name for p in settings.published.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_comments_the_warehouse_dropped_or_a_reader_added_do_not_survive(settings: Settings, tmp_path: Path) -> None:
+    build(settings.warehouse)
+    publish(settings)
+    with duckdb.connect(str(settings.published)) as con:
+        con.execute("COMMENT ON COLUMN marts.fct_cosell_deals.partner_id IS 'reader note'")
+    build(settings.warehouse, NIGHT + "COMMENT ON TABLE marts.fct_cosell_deals IS NULL; "
+                                     "COMMENT ON COLUMN marts.fct_cosell_deals.amount_usd IS NULL;")
+    assert "marts.fct_cosell_deals" in publish(settings).updated
+    with duckdb.connect(str(settings.published), read_only=True) as con:
+        assert con.execute("SELECT comment FROM duckdb_tables() WHERE table_name = 'fct_cosell_deals'").fetchone() == (None,)
+        assert con.execute("SELECT count(comment) FROM duckdb_columns() WHERE table_name = 'fct_cosell_deals'"
+                           ).fetchone() == (0,)
+    assert contents(settings.published) == fresh(settings, tmp_path)
+
+
+def test_values_hash_equates_are_told_apart(settings: Settings) -> None:
+    """A warehouse rebuilt with the same stamps where only -0.0, an empty list or an interval's form changed."""
+    with_columns = ("ALTER TABLE marts.fct_cosell_deals ADD COLUMN hours DOUBLE DEFAULT 0.0; "
+                    "ALTER TABLE marts.fct_cosell_deals ADD COLUMN kinds VARCHAR[]; "
+                    "ALTER TABLE marts.fct_cosell_deals ADD COLUMN wait INTERVAL DEFAULT INTERVAL 30 DAYS; "
+                    "ALTER TABLE marts.fct_cosell_deals ALTER COLUMN hours DROP DEFAULT; "
+                    "ALTER TABLE marts.fct_cosell_deals ALTER COLUMN wait DROP DEFAULT;")
+    build(settings.warehouse, with_columns)
+    publish(settings)
+    settings.warehouse.unlink()
+    build(settings.warehouse, with_columns + "UPDATE marts.fct_cosell_deals SET hours = '-0.0'::DOUBLE, kinds = [], "
+                                             "wait = INTERVAL 1 MONTH WHERE deal_id = 'D000042'")
+    summary = publish(settings)
+    assert "marts.fct_cosell_deals" not in summary.updated
+    with duckdb.connect(str(settings.published), read_only=True) as con:
+        assert con.execute("SELECT hours::VARCHAR, kinds::VARCHAR, wait::VARCHAR FROM marts.fct_cosell_deals "
+                           "WHERE deal_id = 'D000042'").fetchone() == ("-0.0", "[]", "1 month")

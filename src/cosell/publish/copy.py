@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -128,12 +129,11 @@ def _comment(con: duckdb.DuckDBPyConnection, schema: str, name: str, columns: li
         [schema, name, schema, name],
     ).fetchone()
     comment = (comment[0] if comment else None) or TABLE_COMMENTS.get(f"{schema}.{name}")
-    if comment:
-        con.execute(f"COMMENT ON TABLE {target} IS {literal(comment)}")
+    # NULL where there is none: a table kept from the previous copy loses a comment the warehouse dropped
+    con.execute(f"COMMENT ON TABLE {target} IS {literal(comment) if comment else 'NULL'}")
     for column, _, text in columns:
         text = text or COLUMN_COMMENTS.get(f"{schema}.{name}", {}).get(column)
-        if text:
-            con.execute(f"COMMENT ON COLUMN {target}.{ident(column)} IS {literal(text)}")
+        con.execute(f"COMMENT ON COLUMN {target}.{ident(column)} IS {literal(text) if text else 'NULL'}")
 
 
 def _copy_table(con: duckdb.DuckDBPyConnection, schema: str, name: str, columns: list[tuple[str, str, str | None]]) -> None:
@@ -144,9 +144,16 @@ def _copy_table(con: duckdb.DuckDBPyConnection, schema: str, name: str, columns:
         raise CosellError(f"{schema}.{name} cannot be published: {' '.join(str(error).split())[:200]}") from None
 
 
-def _checksum(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[int, int]:
+# Types whose values hash() can equate (NULL, [] and [NULL]; -0.0 and 0.0; '30 days' and '1 month'): the
+# checksum hashes their text too.
+_HASHED_AS_TEXT = re.compile(r"\[|^(DOUBLE|FLOAT|REAL|INTERVAL|STRUCT|MAP|UNION)\b")
+
+
+def _checksum(con: duckdb.DuckDBPyConnection, relation: str, columns: list[tuple[str, str, str | None]]) -> tuple[int, int]:
     """(rows, sum of the rows' hashes): equal for two relations holding the same rows, in any order."""
-    count, total = con.execute(f"SELECT count(*), sum(hash(r)::HUGEINT) FROM ({relation}) r").fetchone()
+    texts = "".join(f", CAST(r.{ident(column)} AS VARCHAR)" for column, kind, _ in columns
+                    if _HASHED_AS_TEXT.search(kind))
+    count, total = con.execute(f"SELECT count(*), sum(hash(r{texts})::HUGEINT) FROM ({relation}) r").fetchone()
     return int(count), int(total or 0)
 
 
@@ -175,15 +182,37 @@ def _update_in_place(con: duckdb.DuckDBPyConnection, schema: str, name: str,
     con.execute(f"DELETE FROM {target} WHERE {k} IN (SELECT {k} FROM wh.{target} WHERE {WATERMARK} > $stamp) "
                 f"OR {k} NOT IN (SELECT {k} FROM wh.{target})", {"stamp": stamp})
     con.execute(f"INSERT INTO {target} {source} WHERE {WATERMARK} > $stamp", {"stamp": stamp})
-    if _checksum(con, f"SELECT * FROM {target}") != _checksum(con, source):
+    if _checksum(con, f"SELECT * FROM {target}", columns) != _checksum(con, source, columns):
         return None
     return int(changed)
+
+
+def _open_staging(settings: Settings, target: Path, staging: Path) -> tuple[duckdb.DuckDBPyConnection, bool]:
+    """The staging file opened, and whether it is a copy of the published file (when that can be reused) or new.
+
+    Not reused: no published file yet, a .wal beside it (a writer has it open), or one that cannot be copied,
+    opened or read, or holds anything else (_holds_only_a_publication).
+    """
+    if target.exists() and not Path(f"{target}.wal").exists():
+        con = None
+        try:
+            shutil.copyfile(target, staging)
+            con = connect(settings, staging)
+            if _holds_only_a_publication(con):
+                return con, True
+        except (OSError, duckdb.Error, CosellError):
+            pass
+        if con is not None:
+            con.close()
+        _unlink_database(staging)
+    return connect(settings, staging), False
 
 
 def _holds_only_a_publication(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether a previous published file holds only what publish writes, with at most as much free space as used.
 
-    Anything else (a reader's table, view, macro or sequence; a file half free) and publish starts a new file.
+    Anything else (a reader's table, view, macro, sequence, index, constraint or column default; a file half
+    free) and publish starts a new file.
     """
     here = "database_name = current_database()"
     foreign = con.execute(
@@ -196,6 +225,8 @@ def _holds_only_a_publication(con: duckdb.DuckDBPyConnection) -> bool:
         f" + (SELECT count(*) FROM duckdb_indexes() WHERE {here})"
         f" + (SELECT count(*) FROM duckdb_functions() WHERE {here} AND NOT internal)"
         f" + (SELECT count(*) FROM duckdb_types() WHERE {here} AND NOT internal)"
+        f" + (SELECT count(*) FROM duckdb_constraints() WHERE {here})"
+        f" + (SELECT count(*) FROM duckdb_columns() WHERE {here} AND column_default IS NOT NULL)"
     ).fetchone()[0]
     free, used = con.execute("SELECT free_blocks, used_blocks FROM pragma_database_size() "
                              "WHERE database_name = current_database()").fetchone()
@@ -207,13 +238,69 @@ def _unlink_database(path: Path) -> None:
     Path(f"{path}.wal").unlink(missing_ok=True)
 
 
+def _fill(con: duckdb.DuckDBPyConnection, source: Path) -> tuple[list[tuple[str, str]], dt.date | None, dict[str, int]]:
+    """Attach the warehouse and bring the staging file's tables and meta.publication in line with it.
+
+    Returns the published (schema, table) pairs, the as_of_date and the tables updated in place (rows replaced).
+    """
+    updated: dict[str, int] = {}
+    try:
+        con.execute(f"ATTACH {literal(str(source))} AS wh (READ_ONLY)")
+    except duckdb.Error as error:
+        detail = " ".join(str(error).split())[:200]
+        if "lock" in detail.lower():
+            raise CosellError(f"warehouse {source} is being written by another process; publish when it has finished") from None
+        raise CosellError(f"cannot read warehouse {source}: {detail}") from None
+    schemas = ", ".join(literal(s) for s in PUBLISHED_SCHEMAS)
+    tables = con.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'wh' "
+        f"AND schema_name IN ({schemas}) "
+        "UNION ALL SELECT schema_name, view_name FROM duckdb_views() WHERE database_name = 'wh' "
+        f"AND schema_name IN ({schemas}) AND NOT internal ORDER BY 1, 2"
+    ).fetchall()
+    if not any(schema == "marts" for schema, _ in tables):
+        raise CosellError(f"warehouse {source} has no marts: run `cosell build` first")
+    for schema in PUBLISHED_SCHEMAS:  # a schema without tables is not published (a previous copy's goes)
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}" if any(s == schema for s, _ in tables)
+                    else f"DROP SCHEMA IF EXISTS {ident(schema)} CASCADE")
+    previous = set(con.execute(
+        f"SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        f"AND schema_name IN ({schemas})").fetchall())
+    keys = {f"marts.{mart}": columns[0] for mart, columns in grains().items() if len(columns) == 1}
+    for schema, name in tables:
+        columns = _published_columns(con, schema, name)
+        key = keys.get(f"{schema}.{name}")
+        if (schema, name) in previous:
+            changed = (_update_in_place(con, schema, name, columns, key)
+                       if key and any(column == WATERMARK for column, _, _ in columns) else None)
+            if changed is not None:
+                updated[f"{schema}.{name}"] = changed
+            else:
+                con.execute(f"DROP TABLE {ident(schema)}.{ident(name)}")
+                _copy_table(con, schema, name, columns)
+        else:
+            _copy_table(con, schema, name, columns)
+        _comment(con, schema, name, columns)
+    for schema, name in sorted(previous - set(tables)):
+        con.execute(f"DROP TABLE {ident(schema)}.{ident(name)}")
+    as_of = warehouse_as_of(con, "wh")
+    con.execute("DROP SCHEMA IF EXISTS meta CASCADE")
+    con.execute("CREATE SCHEMA meta")
+    con.execute(
+        "CREATE TABLE meta.publication AS SELECT ?::DATE AS as_of_date, ?::TIMESTAMP AS published_at",
+        [as_of, dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)],
+    )
+    return tables, as_of, updated
+
+
 def publish(settings: Settings) -> PublishSummary:
     """Write the marts (and payout tables) into a new file, then rename it onto the published path.
 
     The new file starts as a copy of the published one when that holds only what a publish writes
     (_holds_only_a_publication): the keyed, stamped facts are then updated in place by the rows the
     warehouse stamped since (_update_in_place), every other table is copied again; otherwise every
-    table is copied into an empty file. Readers that hold the old file keep a consistent snapshot;
+    table is copied into an empty file (also when the copy proves unreadable half-way). Readers that
+    hold the old file keep a consistent snapshot;
     the working warehouse is never opened by readers. Parquet files are written beside it under
     temporary names and renamed onto their final names once the new database is in place; Parquet
     files of marts that no longer exist are removed. On any failure the published file and Parquet
@@ -231,65 +318,18 @@ def publish(settings: Settings) -> PublishSummary:
     partials: list[tuple[Path, Path]] = []
     leftovers.remove_dead([target.parent, parquet_dir])
     _unlink_database(staging)
-    reused = target.exists() and not Path(f"{target}.wal").exists()
-    if reused:
-        try:
-            shutil.copyfile(target, staging)
-        except OSError as error:
-            _unlink_database(staging)
-            raise CosellError(f"cannot copy {target} to publish from it: {error}") from None
-    con = connect(settings, staging)
-    updated: dict[str, int] = {}
+    con, reused = _open_staging(settings, target, staging)
     try:
-        if reused and not _holds_only_a_publication(con):
+        try:
+            tables, as_of, updated = _fill(con, source)
+        except duckdb.Error:
+            if not reused:
+                raise
+            # the previous copy could not be read through (damaged on disk): publish into a new, empty file
             con.close()
             _unlink_database(staging)
             con = connect(settings, staging)
-        try:
-            con.execute(f"ATTACH {literal(str(source))} AS wh (READ_ONLY)")
-        except duckdb.Error as error:
-            detail = " ".join(str(error).split())[:200]
-            if "lock" in detail.lower():
-                raise CosellError(f"warehouse {source} is being written by another process; publish when it has finished") from None
-            raise CosellError(f"cannot read warehouse {source}: {detail}") from None
-        schemas = ", ".join(literal(s) for s in PUBLISHED_SCHEMAS)
-        tables = con.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'wh' "
-            f"AND schema_name IN ({schemas}) "
-            "UNION ALL SELECT schema_name, view_name FROM duckdb_views() WHERE database_name = 'wh' "
-            f"AND schema_name IN ({schemas}) AND NOT internal ORDER BY 1, 2"
-        ).fetchall()
-        if not any(schema == "marts" for schema, _ in tables):
-            raise CosellError(f"warehouse {source} has no marts: run `cosell build` first")
-        for schema in sorted({s for s, _ in tables}):
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
-        previous = set(con.execute(
-            f"SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() "
-            f"AND schema_name IN ({schemas})").fetchall())
-        keys = {f"marts.{mart}": columns[0] for mart, columns in grains().items() if len(columns) == 1}
-        for schema, name in tables:
-            columns = _published_columns(con, schema, name)
-            key = keys.get(f"{schema}.{name}")
-            if (schema, name) in previous:
-                changed = (_update_in_place(con, schema, name, columns, key)
-                           if key and any(column == WATERMARK for column, _, _ in columns) else None)
-                if changed is not None:
-                    updated[f"{schema}.{name}"] = changed
-                else:
-                    con.execute(f"DROP TABLE {ident(schema)}.{ident(name)}")
-                    _copy_table(con, schema, name, columns)
-            else:
-                _copy_table(con, schema, name, columns)
-            _comment(con, schema, name, columns)
-        for schema, name in sorted(previous - set(tables)):
-            con.execute(f"DROP TABLE {ident(schema)}.{ident(name)}")
-        as_of = warehouse_as_of(con, "wh")
-        con.execute("DROP SCHEMA IF EXISTS meta CASCADE")
-        con.execute("CREATE SCHEMA meta")
-        con.execute(
-            "CREATE TABLE meta.publication AS SELECT ?::DATE AS as_of_date, ?::TIMESTAMP AS published_at",
-            [as_of, dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)],
-        )
+            tables, as_of, updated = _fill(con, source)
         con.execute("DETACH wh")
         for schema, name in tables:
             final = parquet_path(parquet_dir, schema, name)
