@@ -104,7 +104,7 @@ WATERMARK = "_load_id_watermark"
 CHANGED_SHARE = 0.25
 
 
-def _published_columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> list[tuple[str, str, str | None]]:
+def _warehouse_columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> list[tuple[str, str, str | None]]:
     """(column, type, comment) of a warehouse table or view, in order."""
     return con.execute(
         "SELECT column_name, data_type, comment FROM duckdb_columns() WHERE database_name = 'wh' "
@@ -268,7 +268,7 @@ def _fill(con: duckdb.DuckDBPyConnection, source: Path) -> tuple[list[tuple[str,
         f"AND schema_name IN ({schemas})").fetchall())
     keys = {f"marts.{mart}": columns[0] for mart, columns in grains().items() if len(columns) == 1}
     for schema, name in tables:
-        columns = _published_columns(con, schema, name)
+        columns = _warehouse_columns(con, schema, name)
         key = keys.get(f"{schema}.{name}")
         if (schema, name) in previous:
             changed = (_update_in_place(con, schema, name, columns, key)
