@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import io
 import json
@@ -29,8 +30,11 @@ from cosell.config import PLANS_DIR
 from cosell.errors import CosellError
 from cosell.payouts import engine
 from cosell.payouts.lifecycle import approve_period, run_period
+from cosell.payouts.plans import load_plans, plan_for
+from cosell.payouts.rules import parse_period
 
 PERIOD = "2026-03"
+MARCH = parse_period(PERIOD)
 
 
 def scenario(**changes) -> dict:
@@ -149,6 +153,38 @@ def test_mdf_file_lists_every_partner(settings, tmp_path):
     assert rows["P6"]["reasons"] == "ENGAGEMENTS|CSAT" and rows["P6"]["mdf_allocation_usd"] == "0.00"
     assert rows["P7"]["reasons"] == "TIER|ENGAGEMENTS"
     assert rows["P4"]["partner_tier"] == "GOLD"
+
+
+def test_mdf_window_edges_are_counted_in_sql(tmp_path):
+    """The engine sums the MDF window in SQL: its first and last second count, the seconds around it do not;
+    unsupported requests, other surveys, deals supported after close or not at all do not count."""
+    start, end, second = T(2025, 10, 1), T(2026, 4, 1), dt.timedelta(seconds=1)
+    deals = [
+        deal("W1", "G", "1000.00", start), deal("W2", "G", "234.56", end - second),
+        deal("OLD", "G", "5000.00", start - second), deal("APR", "G", "7000.00", end),
+        deal("LATE", "G", "8000.00", T(2026, 2, 1), first_support_at=T(2026, 4, 2)),  # its request after the window
+        deal("NONE", "G", "9000.00", T(2026, 2, 1), is_cosell_supported=False, first_support_at=None),
+    ]
+    requests = [request("IN1", "G", start), request("IN2", "G", end - second), request("IN3", "G", T(2026, 1, 1)),
+                request("BEFORE", "G", start - second), request("AFTER", "G", end),
+                request("OPEN", "G", None, status="REQUESTED", is_supported=False)]
+    responses = [response("S1", "G", 4, start), response("S2", "G", 3, end - second),
+                 response("S0", "G", 1, start - second), response("S9", "G", 1, end),
+                 response("NPS", "G", 0, T(2026, 2, 1), survey_type="PROGRAM_NPS")]
+    settings = make_settings(tmp_path)
+    build_warehouse(settings, [partner("G", "VAR", "GOLD")], deals, requests, responses)
+    plan = plan_for(load_plans(PLANS_DIR), MARCH.first_day)
+    (row,) = engine.run_engine(plan, MARCH, settings).result.mdf
+    assert (row.window_start, row.window_end) == (start.date(), dt.date(2026, 3, 31))
+    assert (row.supported_requests, row.cosell_csat_avg, row.supported_won_usd) == (3, D("3.5"), D("1234.56"))
+    assert row.is_eligible and row.mdf_allocation_usd == D("24.69")  # 2% of 1234.56 = 24.6912
+
+    # a deal won in the window with support but without amount_usd (EUR has no rate before 2026-04-05): one line
+    other = make_settings(tmp_path / "eur")
+    build_warehouse(other, [partner("G", "VAR", "GOLD")], deals + [deal("EUR1", "G", "10.00", T(2026, 2, 1),
+                                                                       currency="EUR")], requests, responses)
+    with pytest.raises(CosellError, match=r"^deal EUR1 qualifies for \S+ but has no amount_usd"):
+        engine.run_engine(plan, MARCH, other)
 
 
 def test_draft_rerun_is_byte_identical_and_warehouse_untouched(settings, tmp_path):
@@ -365,6 +401,23 @@ def test_unknown_rule_type(settings, tmp_path):
     plans = _plans(tmp_path, text)
     assert "unknown rule type" in one_line_error(lambda: run_period(PERIOD, tmp_path / "out", settings, plans_dir=plans))
     assert not (tmp_path / "out").exists()
+
+
+def test_new_logo_bonus_follows_the_plans_sourced_by(tmp_path):
+    """A plan paying vendor-sourced new logos pays one won without co-sell support (the engine reads the deals
+    each rule can pay as the plan says, not as the default plan does)."""
+    text = next(PLANS_DIR.glob("*.yaml")).read_text()
+    logo = "sourced_by: PARTNER\n    amount_usd"
+    assert logo in text
+    plans = _plans(tmp_path, text.replace(logo, "sourced_by: VENDOR\n    amount_usd"))
+    settings = make_settings(tmp_path)
+    build_warehouse(settings, **scenario(D72=deal("D72", "P7", "9999.00", T(2026, 3, 2), is_new_logo=True,
+                                                  sourced_by="VENDOR", is_cosell_supported=False,
+                                                  first_support_at=None)))
+    run_period(PERIOD, tmp_path / "out", settings, plans_dir=plans)
+    logos = [(l["partner_id"], l["deal_id"], l["amount_usd"]) for l in read_csv(tmp_path / "out" / PERIOD / "payout_lines.csv")
+             if l["rule_id"] == "NEW_LOGO_BONUS"]
+    assert logos == [("P7", "D72", "2500.00")]
 
 
 def test_overlapping_plan_dates(settings, tmp_path):

@@ -18,11 +18,10 @@ from cosell.payouts.plans import (
 )
 from cosell.payouts.rules import (
     Deal,
+    MdfWindow,
     Partner,
     PartnerVersion,
     PeriodData,
-    Response,
-    SupportedRequest,
     accelerator_lines,
     compute_period,
     mdf_rows,
@@ -214,32 +213,31 @@ def test_new_logo_bonus_fixed_amount():
 # ---------------------------------------------------------------- MDF
 
 
-def _mdf(partner_rows, requests=(), responses=(), deals=()):
+def _mdf(partner_rows, windows=()):
     ps = tuple(Partner(pid, pid, "VAR", tier) for pid, tier in partner_rows)
-    data = PeriodData(ps, (), tuple(deals), tuple(requests), tuple(responses))
+    data = PeriodData(ps, (), (), tuple(windows))
     rows = mdf_rows(MDF, MARCH, data, {p.partner_id: p.partner_tier for p in ps})
     return {r.partner_id: r for r in rows}
 
 
-def _requests(pid, n, at=T(2026, 2, 1)):
-    return [SupportedRequest(f"{pid}-{i}", pid, at) for i in range(n)]
-
-
-def test_mdf_window_and_no_survey_responses():
-    reqs = [SupportedRequest("a", "G", T(2025, 10, 1)), SupportedRequest("b", "G", T(2026, 3, 31, 23, 59, 59)),
-            SupportedRequest("c", "G", T(2026, 1, 1)), SupportedRequest("before", "G", T(2025, 9, 30, 23, 59, 59)),
-            SupportedRequest("after", "G", T(2026, 4, 1))]
-    deals = [won("D1", "G", "3000000.00"), won("old", "G", "1.00", closed_at=T(2025, 9, 30)),
-             won("late-support", "G", "1.00", first_support_at=T(2026, 3, 20), is_supported_before_close=False)]
-    row = _mdf([("G", "GOLD")], reqs, deals=deals)["G"]
+# What counts in the window (its edges, other surveys, deals won before it or supported after close) is the
+# engine's SQL: tests/test_payouts_lifecycle.py::test_mdf_window_edges_are_counted_in_sql.
+def test_mdf_without_survey_responses_and_the_cap():
+    row = _mdf([("G", "GOLD")], [MdfWindow("G", 3, 0, 0, D("3000000.00"))])["G"]
     assert (row.window_start, row.window_end) == (dt.date(2025, 10, 1), dt.date(2026, 3, 31))
     assert row.supported_requests == 3 and row.cosell_csat_avg is None
     assert row.supported_won_usd == D("3000000.00")
     assert row.is_eligible and row.reasons == () and row.mdf_allocation_usd == D("50000.00")  # 60,000 capped
 
 
+def test_mdf_partner_without_window_totals_has_nothing():
+    row = _mdf([("G", "GOLD")])["G"]
+    assert (row.supported_requests, row.cosell_csat_avg, row.supported_won_usd) == (0, None, D("0.00"))
+    assert row.reasons == ("ENGAGEMENTS",) and row.mdf_allocation_usd == D("0.00")
+
+
 def test_mdf_allocation_two_percent_rounded_half_even():
-    row = _mdf([("S", "SILVER")], _requests("S", 3), deals=[won("D1", "S", "1234.25")])["S"]
+    row = _mdf([("S", "SILVER")], [MdfWindow("S", 3, 0, 0, D("1234.25"))])["S"]
     assert row.mdf_allocation_usd == D("24.68")  # 24.685
 
 
@@ -254,9 +252,7 @@ def test_mdf_allocation_two_percent_rounded_half_even():
     ],
 )
 def test_mdf_reasons(tier, n_requests, scores, reasons):
-    responses = [Response(f"r{i}", "X", "COSELL_ENGAGEMENT", s, T(2026, 2, 1)) for i, s in enumerate(scores)]
-    responses.append(Response("nps", "X", "PROGRAM_NPS", 0, T(2026, 2, 1)))  # other surveys do not count
-    row = _mdf([("X", tier)], _requests("X", n_requests), responses, deals=[won("D", "X", "1000.00")])["X"]
+    row = _mdf([("X", tier)], [MdfWindow("X", n_requests, len(scores), sum(scores), D("1000.00"))])["X"]
     assert row.reasons == reasons
     assert row.is_eligible is (reasons == ())
     assert row.mdf_allocation_usd == (D("20.00") if not reasons else D("0.00"))
@@ -273,8 +269,6 @@ def test_compute_period_orders_lines_and_totals():
             won("D2", "A", "1000000.00"), won("D1", "A", "300000.00"),
             won("D3", "B", "1234.50", technical_validation_at=T(2026, 3, 2), is_new_logo=True),
         ),
-        requests=(),
-        responses=(),
     )
     result = compute_period(PLAN, MARCH, data)
     assert [(l.partner_id, l.rule_id, l.deal_id) for l in result.lines] == [

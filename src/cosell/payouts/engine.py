@@ -22,13 +22,12 @@ from cosell.payouts.rules import (
     CAP_ADJUSTMENT,
     ZERO,
     Deal,
+    MdfWindow,
     Partner,
     PartnerVersion,
     Period,
     PeriodData,
     PeriodResult,
-    Response,
-    SupportedRequest,
     compute_period,
     money_text,
     round_cents,
@@ -85,8 +84,67 @@ def _check_marts(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
         )
 
 
-def load_period_data(con: duckdb.DuckDBPyConnection, period: Period, window_start: dt.datetime) -> PeriodData:
-    """Compact rows for the period and the MDF window: partners, versions, deals, supported requests, responses."""
+# The MDF window's totals per partner (the window ends with the period): supported requests confirmed in it,
+# COSELL_ENGAGEMENT responses with a score submitted in it, and deals won in it with support before close.
+MDF_WINDOW_SQL = """
+    with requests as (
+        select partner_id, count(*) as supported_requests from marts.fct_cosell_engagements
+        where is_supported and confirmed_at >= $ws and confirmed_at < $end
+        group by partner_id
+    ),
+    scores as (
+        select partner_id, count(*) as responses, sum(score) as score_sum from marts.fct_satisfaction_responses
+        where survey_type = 'COSELL_ENGAGEMENT' and score is not null
+          and submitted_at >= $ws and submitted_at < $end
+        group by partner_id
+    ),
+    won as (
+        select partner_id, sum(amount_usd) as supported_won_usd from marts.fct_cosell_deals
+        where partner_id is not null and is_won and closed_at >= $ws and closed_at < $end
+          and is_supported_before_close
+        group by partner_id
+    )
+    select p.partner_id, coalesce(r.supported_requests, 0), coalesce(s.responses, 0), coalesce(s.score_sum, 0),
+           coalesce(w.supported_won_usd, 0)
+    from marts.dim_partner p
+    left join requests r on r.partner_id = p.partner_id
+    left join scores s on s.partner_id = p.partner_id
+    left join won w on w.partner_id = p.partner_id
+    order by p.partner_id
+"""
+MDF_WON_WITHOUT_AMOUNT_SQL = """
+    select min(deal_id) from marts.fct_cosell_deals
+    where partner_id is not null and is_won and closed_at >= $ws and closed_at < $end
+      and is_supported_before_close and amount_usd is null
+"""
+
+
+def _line_deals_filter(plan: Plan) -> tuple[str, dict]:
+    """The SQL condition of the deals the plan's line rules can pay in the period, and its parameters.
+
+    Each rule's own conditions on the deal (the rules check them again, with the partner's type): the accelerator
+    a deal won in the period with support before close, the new-logo bonus a new logo won in the period and
+    sourced as the rule says, pipeline contribution a deal sourced as the rule says that first reached technical
+    validation in the period. A plan without line rules reads no deal.
+    """
+    won = "is_won and closed_at >= $start and closed_at < $end"
+    conditions, params = [], {}
+    if plan.rule(AcceleratorRule) is not None:
+        conditions.append(f"({won} and is_supported_before_close)")
+    logo = plan.rule(NewLogoRule)
+    if logo is not None:
+        conditions.append(f"({won} and is_new_logo and sourced_by = $logo_sourced_by)")
+        params["logo_sourced_by"] = logo.sourced_by
+    pipeline = plan.rule(PipelineRule)
+    if pipeline is not None:
+        conditions.append("(technical_validation_at >= $start and technical_validation_at < $end"
+                          " and sourced_by = $pipeline_sourced_by)")
+        params["pipeline_sourced_by"] = pipeline.sourced_by
+    return " or ".join(conditions) or "false", params
+
+
+def load_period_data(con: duckdb.DuckDBPyConnection, plan: Plan, period: Period) -> PeriodData:
+    """Compact rows for the period (partners, versions, the deals its line rules can pay) and the MDF window's totals."""
     partners = tuple(
         Partner(str(r[0]), str(r[1]), str(r[2]), str(r[3]))
         for r in con.execute(
@@ -100,6 +158,7 @@ def load_period_data(con: duckdb.DuckDBPyConnection, period: Period, window_star
             "order by partner_id, updated_at"
         ).fetchall()
     )
+    condition, params = _line_deals_filter(plan)
     deals = tuple(
         Deal(
             deal_id=str(r[0]),
@@ -114,49 +173,27 @@ def load_period_data(con: duckdb.DuckDBPyConnection, period: Period, window_star
             technical_validation_at=utc(r[9]),
         )
         for r in con.execute(
-            """
+            f"""
             select deal_id, partner_id, sourced_by, is_new_logo, is_won, amount_usd, closed_at,
                    is_supported_before_close, first_support_at, technical_validation_at
             from marts.fct_cosell_deals
-            where partner_id is not null
-              and (
-                -- won in the MDF window (which ends with the period): the accelerator and MDF need
-                -- support before close, the new-logo bonus a partner-sourced new logo in the period
-                (is_won and closed_at >= $ws and closed_at < $end
-                 and (is_supported_before_close
-                      or (closed_at >= $start and is_new_logo and sourced_by = 'PARTNER')))
-                -- pipeline contribution: first reached technical validation in the period
-                or (technical_validation_at >= $start and technical_validation_at < $end)
-              )
+            where partner_id is not null and ({condition})
             order by deal_id
             """,
-            {"ws": window_start, "start": period.start, "end": period.end},
+            {"start": period.start, "end": period.end, **params},
         ).fetchall()
     )
-    requests = tuple(
-        SupportedRequest(str(r[0]), str(r[1]), utc(r[2]))
-        for r in con.execute(
-            """
-            select request_id, partner_id, confirmed_at from marts.fct_cosell_engagements
-            where is_supported and confirmed_at >= $ws and confirmed_at < $end
-            order by request_id
-            """,
-            {"ws": window_start, "end": period.end},
-        ).fetchall()
-    )
-    responses = tuple(
-        Response(str(r[0]), str(r[1]), str(r[2]), int(r[3]), utc(r[4]))
-        for r in con.execute(
-            """
-            select response_id, partner_id, survey_type, score, submitted_at from marts.fct_satisfaction_responses
-            where survey_type = 'COSELL_ENGAGEMENT' and score is not null
-              and submitted_at >= $ws and submitted_at < $end
-            order by response_id
-            """,
-            {"ws": window_start, "end": period.end},
-        ).fetchall()
-    )
-    return PeriodData(partners, versions, deals, requests, responses)
+    window: tuple[MdfWindow, ...] = ()
+    mdf = plan.rule(MdfRule)
+    if mdf is not None:
+        params = {"ws": dt.datetime.combine(period.window_start(mdf.window_months), dt.time()), "end": period.end}
+        (missing,) = con.execute(MDF_WON_WITHOUT_AMOUNT_SQL, params).fetchone()
+        if missing is not None:
+            raise CosellError(f"deal {missing} qualifies for {mdf.rule_id} but has no amount_usd: "
+                              "fix its fx rate and rebuild")
+        window = tuple(MdfWindow(str(r[0]), int(r[1]), int(r[2]), int(r[3]), money(r[4]))
+                       for r in con.execute(MDF_WINDOW_SQL, params).fetchall())
+    return PeriodData(partners, versions, deals, window)
 
 
 def _tie(label: str, computed: tuple[int, Decimal], queried: tuple[int, Decimal], period: Period) -> None:
@@ -235,9 +272,7 @@ def run_engine(plan: Plan, period: Period, settings: Settings) -> EngineOutput:
     con = connect(settings, read_only=True)  # a missing or locked warehouse is a one-line CosellError
     try:
         _check_marts(con, settings)
-        mdf = plan.rule(MdfRule)
-        window_start = dt.datetime.combine(period.window_start(mdf.window_months if mdf else 1), dt.time())
-        data = load_period_data(con, period, window_start)
+        data = load_period_data(con, plan, period)
         result = compute_period(plan, period, data)
         reconcile(con, plan, period, result)
         as_of = warehouse_as_of(con)
