@@ -420,6 +420,19 @@ def test_new_logo_bonus_follows_the_plans_sourced_by(tmp_path):
     assert logos == [("P7", "D72", "2500.00")]
 
 
+def test_plan_with_mdf_only(settings, tmp_path):
+    """A plan without line rules reads no deal and writes no line; its MDF file is the default plan's."""
+    text = next(PLANS_DIR.glob("*.yaml")).read_text()
+    head, rules = text.split("rules:\n")
+    mdf = rules[rules.index("  - rule_id: MDF"):]
+    plans = _plans(tmp_path, f"{head}rules:\n{mdf}")
+    run_period(PERIOD, tmp_path / "out", settings, plans_dir=plans)
+    run_period(PERIOD, tmp_path / "default", settings)
+    assert read_csv(tmp_path / "out" / PERIOD / "payout_lines.csv") == []
+    assert (tmp_path / "out" / PERIOD / "mdf_eligibility.csv").read_bytes() == \
+        (tmp_path / "default" / PERIOD / "mdf_eligibility.csv").read_bytes()
+
+
 def test_overlapping_plan_dates(settings, tmp_path):
     text = next(PLANS_DIR.glob("*.yaml")).read_text()
     plans = _plans(tmp_path, text, text.replace("default-v1", "v2").replace("2020-01-01", "2026-01-01"))

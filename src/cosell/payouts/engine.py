@@ -119,13 +119,13 @@ MDF_WON_WITHOUT_AMOUNT_SQL = """
 """
 
 
-def _line_deals_filter(plan: Plan) -> tuple[str, dict]:
+def _line_deals_filter(plan: Plan) -> tuple[str, dict] | None:
     """The SQL condition of the deals the plan's line rules can pay in the period, and its parameters.
 
     Each rule's own conditions on the deal (the rules check them again, with the partner's type): the accelerator
     a deal won in the period with support before close, the new-logo bonus a new logo won in the period and
     sourced as the rule says, pipeline contribution a deal sourced as the rule says that first reached technical
-    validation in the period. A plan without line rules reads no deal.
+    validation in the period. None for a plan without line rules: it reads no deal.
     """
     won = "is_won and closed_at >= $start and closed_at < $end"
     conditions, params = [], {}
@@ -140,7 +140,7 @@ def _line_deals_filter(plan: Plan) -> tuple[str, dict]:
         conditions.append("(technical_validation_at >= $start and technical_validation_at < $end"
                           " and sourced_by = $pipeline_sourced_by)")
         params["pipeline_sourced_by"] = pipeline.sourced_by
-    return " or ".join(conditions) or "false", params
+    return (" or ".join(conditions), params) if conditions else None
 
 
 def load_period_data(con: duckdb.DuckDBPyConnection, plan: Plan, period: Period) -> PeriodData:
@@ -158,8 +158,8 @@ def load_period_data(con: duckdb.DuckDBPyConnection, plan: Plan, period: Period)
             "order by partner_id, updated_at"
         ).fetchall()
     )
-    condition, params = _line_deals_filter(plan)
-    deals = tuple(
+    line_deals = _line_deals_filter(plan)
+    deals: tuple[Deal, ...] = () if line_deals is None else tuple(
         Deal(
             deal_id=str(r[0]),
             partner_id=str(r[1]),
@@ -177,10 +177,10 @@ def load_period_data(con: duckdb.DuckDBPyConnection, plan: Plan, period: Period)
             select deal_id, partner_id, sourced_by, is_new_logo, is_won, amount_usd, closed_at,
                    is_supported_before_close, first_support_at, technical_validation_at
             from marts.fct_cosell_deals
-            where partner_id is not null and ({condition})
+            where partner_id is not null and ({line_deals[0]})
             order by deal_id
             """,
-            {"start": period.start, "end": period.end, **params},
+            {"start": period.start, "end": period.end, **line_deals[1]},
         ).fetchall()
     )
     window: tuple[MdfWindow, ...] = ()
