@@ -85,7 +85,8 @@ def _check_marts(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
 
 
 # The MDF window's totals per partner (the window ends with the period): supported requests confirmed in it,
-# COSELL_ENGAGEMENT responses with a score submitted in it, and deals won in it with support before close.
+# COSELL_ENGAGEMENT responses with a score submitted in it, and deals won in it with support before close (the
+# first of them without amount_usd, which stops the run).
 MDF_WINDOW_SQL = """
     with requests as (
         select partner_id, count(*) as supported_requests from marts.fct_cosell_engagements
@@ -99,26 +100,21 @@ MDF_WINDOW_SQL = """
         group by partner_id
     ),
     won as (
-        select partner_id, sum(amount_usd) as supported_won_usd from marts.fct_cosell_deals
+        select partner_id, sum(amount_usd) as supported_won_usd,
+               min(deal_id) filter (where amount_usd is null) as without_amount
+        from marts.fct_cosell_deals
         where partner_id is not null and is_won and closed_at >= $ws and closed_at < $end
           and is_supported_before_close
         group by partner_id
     )
     select p.partner_id, coalesce(r.supported_requests, 0), coalesce(s.responses, 0), coalesce(s.score_sum, 0),
-           coalesce(w.supported_won_usd, 0)
+           coalesce(w.supported_won_usd, 0), w.without_amount
     from marts.dim_partner p
     left join requests r on r.partner_id = p.partner_id
     left join scores s on s.partner_id = p.partner_id
     left join won w on w.partner_id = p.partner_id
     order by p.partner_id
 """
-MDF_WON_WITHOUT_AMOUNT_SQL = """
-    select min(deal_id) from marts.fct_cosell_deals
-    where partner_id is not null and is_won and closed_at >= $ws and closed_at < $end
-      and is_supported_before_close and amount_usd is null
-"""
-
-
 def _line_deals_filter(plan: Plan) -> tuple[str, dict] | None:
     """The SQL condition of the deals the plan's line rules can pay in the period, and its parameters.
 
@@ -187,12 +183,12 @@ def load_period_data(con: duckdb.DuckDBPyConnection, plan: Plan, period: Period)
     mdf = plan.rule(MdfRule)
     if mdf is not None:
         params = {"ws": dt.datetime.combine(period.window_start(mdf.window_months), dt.time()), "end": period.end}
-        (missing,) = con.execute(MDF_WON_WITHOUT_AMOUNT_SQL, params).fetchone()
-        if missing is not None:
-            raise CosellError(f"deal {missing} qualifies for {mdf.rule_id} but has no amount_usd: "
+        rows = con.execute(MDF_WINDOW_SQL, params).fetchall()
+        missing = [r[5] for r in rows if r[5] is not None]
+        if missing:
+            raise CosellError(f"deal {min(missing)} qualifies for {mdf.rule_id} but has no amount_usd: "
                               "fix its fx rate and rebuild")
-        window = tuple(MdfWindow(str(r[0]), int(r[1]), int(r[2]), int(r[3]), money(r[4]))
-                       for r in con.execute(MDF_WINDOW_SQL, params).fetchall())
+        window = tuple(MdfWindow(str(r[0]), int(r[1]), int(r[2]), int(r[3]), money(r[4])) for r in rows)
     return PeriodData(partners, versions, deals, window)
 
 

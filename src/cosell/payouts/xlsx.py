@@ -123,23 +123,20 @@ def _string_cell(ref: str, value: str, style: int) -> str:
 def _cell(ref: str, value: Any, money: bool, bold: bool) -> str:
     """One cell's XML; "" for None. Numbers are written exactly as their Decimal text.
 
-    The exact type is looked at first (a sheet's cells are mostly str and Decimal; 5.4M cells at 10M deals).
+    Strings are looked at first: most of a sheet's cells are (5.4M cells at 10M deals).
     """
-    kind = type(value)
-    if kind is str:
+    if type(value) is str:
         return _string_cell(ref, value, BOLD if bold else PLAIN)
     if value is None:
         return ""
-    if kind is Decimal:
-        if not value.is_finite():
-            raise ValueError(f"cell {ref}: {value} is not a number a spreadsheet can hold")
-        if money:
-            return f'<c r="{ref}" s="{MONEY_BOLD if bold else MONEY}"><v>{value:f}</v></c>'
-        return f'<c r="{ref}"><v>{value:f}</v></c>'
     if isinstance(value, bool):
         return f'<c r="{ref}" t="b"><v>{int(value)}</v></c>'
     if isinstance(value, Decimal):
-        return _cell(ref, Decimal(value), money, bold)
+        if not value.is_finite():
+            raise ValueError(f"cell {ref}: {value} is not a number a spreadsheet can hold")
+        style = (MONEY_BOLD if bold else MONEY) if money else 0
+        styled = f' s="{style}"' if style else ""
+        return f'<c r="{ref}"{styled}><v>{value:f}</v></c>'
     if isinstance(value, int):
         styled = f' s="{BOLD}"' if bold else ""
         return f'<c r="{ref}"{styled}><v>{value}</v></c>'
