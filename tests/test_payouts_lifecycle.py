@@ -187,6 +187,23 @@ def test_mdf_window_edges_are_counted_in_sql(tmp_path):
         engine.run_engine(plan, MARCH, other)
 
 
+def test_engine_reads_the_deals_of_the_partner_types_each_rule_pays(tmp_path):
+    """The deals query narrows by each rule's partner types too: a REFERRAL's supported won deal (not an
+    accelerator type, vendor-sourced so no new logo) and a VAR's deal that reached technical validation (not a
+    pipeline type) are not read; every deal a rule pays is, and the lines are the hand-computed ones."""
+    settings = make_settings(tmp_path)
+    build_warehouse(settings, **scenario(D13=deal("D13", "P1", "50000.00", None, technical_validation_at=T(2026, 3, 9))))
+    plan = plan_for(load_plans(PLANS_DIR), MARCH.first_day)
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        read = sorted(d.deal_id for d in engine.load_period_data(con, plan, MARCH).deals)
+    finally:
+        con.close()
+    assert read == ["D11", "D12", "D21", "D31", "D41", "D42", "D51", "D61", "D71"]
+    paid = {line.deal_id for line in engine.run_engine(plan, MARCH, settings).result.lines if line.deal_id}
+    assert paid == set(read)
+
+
 def test_draft_rerun_is_byte_identical_and_warehouse_untouched(settings, tmp_path):
     run_period(PERIOD, tmp_path / "out", settings)  # records the period's lines in payouts.lines
     before = hashlib.sha256(settings.warehouse.read_bytes()).hexdigest()

@@ -116,26 +116,35 @@ MDF_WINDOW_SQL = """
     order by p.partner_id
 """
 def _line_deals_filter(plan: Plan) -> tuple[str, dict] | None:
-    """The SQL condition of the deals the plan's line rules can pay in the period, and its parameters.
+    """The SQL condition of the deals (d) of partners (p, dim_partner) the plan's line rules can pay in the period.
 
-    Each rule's own conditions on the deal (the rules check them again, with the partner's type): the accelerator
-    a deal won in the period with support before close, the new-logo bonus a new logo won in the period and
-    sourced as the rule says, pipeline contribution a deal sourced as the rule says that first reached technical
-    validation in the period. None for a plan without line rules: it reads no deal.
+    Each rule's own conditions (the rules check them again): the partner's type among the rule's (a deal of a
+    partner missing from dim_partner is read, so that the rules stop on it), and on the deal: for the
+    accelerator a deal won in the period with support before close, for the new-logo bonus a new logo won in
+    the period and sourced as the rule says, for pipeline contribution a deal sourced as the rule says that
+    first reached technical validation in the period. Returns the condition and its parameters; None for a
+    plan without line rules: it reads no deal.
     """
-    won = "is_won and closed_at >= $start and closed_at < $end"
+    won = "d.is_won and d.closed_at >= $start and d.closed_at < $end"
+
+    def paid_type(name: str) -> str:
+        return f"(p.partner_id is null or list_contains(${name}, p.partner_type))"
+
     conditions, params = [], {}
-    if plan.rule(AcceleratorRule) is not None:
-        conditions.append(f"({won} and is_supported_before_close)")
+    accelerator = plan.rule(AcceleratorRule)
+    if accelerator is not None:
+        conditions.append(f"({paid_type('accelerator_types')} and {won} and d.is_supported_before_close)")
+        params["accelerator_types"] = sorted(accelerator.partner_types)
     logo = plan.rule(NewLogoRule)
     if logo is not None:
-        conditions.append(f"({won} and is_new_logo and sourced_by = $logo_sourced_by)")
-        params["logo_sourced_by"] = logo.sourced_by
+        conditions.append(f"({paid_type('logo_types')} and {won} and d.is_new_logo"
+                          " and d.sourced_by = $logo_sourced_by)")
+        params.update(logo_types=sorted(logo.partner_types), logo_sourced_by=logo.sourced_by)
     pipeline = plan.rule(PipelineRule)
     if pipeline is not None:
-        conditions.append("(technical_validation_at >= $start and technical_validation_at < $end"
-                          " and sourced_by = $pipeline_sourced_by)")
-        params["pipeline_sourced_by"] = pipeline.sourced_by
+        conditions.append(f"({paid_type('pipeline_types')} and d.technical_validation_at >= $start"
+                          " and d.technical_validation_at < $end and d.sourced_by = $pipeline_sourced_by)")
+        params.update(pipeline_types=sorted(pipeline.partner_types), pipeline_sourced_by=pipeline.sourced_by)
     return (" or ".join(conditions), params) if conditions else None
 
 
@@ -170,11 +179,11 @@ def load_period_data(con: duckdb.DuckDBPyConnection, plan: Plan, period: Period)
         )
         for r in con.execute(
             f"""
-            select deal_id, partner_id, sourced_by, is_new_logo, is_won, amount_usd, closed_at,
-                   is_supported_before_close, first_support_at, technical_validation_at
-            from marts.fct_cosell_deals
-            where partner_id is not null and ({line_deals[0]})
-            order by deal_id
+            select d.deal_id, d.partner_id, d.sourced_by, d.is_new_logo, d.is_won, d.amount_usd, d.closed_at,
+                   d.is_supported_before_close, d.first_support_at, d.technical_validation_at
+            from marts.fct_cosell_deals d left join marts.dim_partner p on p.partner_id = d.partner_id
+            where d.partner_id is not null and ({line_deals[0]})
+            order by d.deal_id
             """,
             {"start": period.start, "end": period.end, **line_deals[1]},
         ).fetchall()
