@@ -190,7 +190,7 @@ def test_mdf_window_edges_are_counted_in_sql(tmp_path):
 def test_engine_reads_the_deals_of_the_partner_types_each_rule_pays(tmp_path):
     """The deals query narrows by each rule's partner types too: a REFERRAL's supported won deal (not an
     accelerator type, vendor-sourced so no new logo) and a VAR's deal that reached technical validation (not a
-    pipeline type) are not read; every deal a rule pays is, and the lines are the hand-computed ones."""
+    pipeline type) are not read; every deal read gets a line."""
     settings = make_settings(tmp_path)
     build_warehouse(settings, **scenario(D13=deal("D13", "P1", "50000.00", None, technical_validation_at=T(2026, 3, 9))))
     plan = plan_for(load_plans(PLANS_DIR), MARCH.first_day)
