@@ -167,7 +167,7 @@ def side_by_side(args, generated: Path, inbox: Path, home: Path, env: dict[str, 
     )
     for label, m, yardstick in (("first night", first, base_first), ("one more date", day, base_all)):
         parts = parts_seconds(m)
-        extra = sum(seconds for name, seconds in parts.items() if name in NOT_IN_BASELINE)
+        extra = sum(parts.get(name, 0.0) for name in NOT_IN_BASELINE)
         print(f"{label} without {' and '.join(NOT_IN_BASELINE)} ({extra:.1f} s, no counterpart in the baseline): "
               f"{m['seconds'] - extra:.1f} s = {(m['seconds'] - extra) / yardstick['seconds']:.2f}x")
 

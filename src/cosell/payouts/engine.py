@@ -115,6 +115,8 @@ MDF_WINDOW_SQL = """
     left join won w on w.partner_id = p.partner_id
     order by p.partner_id
 """
+
+
 def _line_deals_filter(plan: Plan) -> tuple[str, dict] | None:
     """The SQL condition of the deals (d) of partners (p, dim_partner) the plan's line rules can pay in the period.
 
