@@ -142,6 +142,19 @@ def test_neutralise_is_reversible():
 # ---------------------------------------------------------------- the workbook
 
 
+def test_column_width_fits_the_widest_number_shown_a_clawback_included():
+    """Only the largest and the smallest number of a column are formatted to size it: a negative one shows a sign."""
+    from decimal import Decimal
+
+    columns = ("amt", "note")
+    rows = [[Decimal("999.99"), "ab"], [Decimal("-999.99"), None], [Decimal("9.995"), "abcdefghijklmnop"],
+            [None, "x"], [True, ""]]
+    widths = F._widths(columns, rows)
+    assert widths == [len("-999.99") + 1, len("abcdefghijklmnop") + 1]  # wider than the headers (6 and 7)
+    rows.append([Decimal("-1234567.5"), "a" * 200])
+    assert F._widths(columns, rows) == [len("-1,234,567.50") + 1, F.MAX_WIDTH]
+
+
 def test_workbook_finance_would_keep(settings, tmp_path):
     run_period(PERIOD, tmp_path / "out", settings)
     wb = openpyxl.load_workbook(tmp_path / "out" / PERIOD / f"payouts_{PERIOD}.xlsx")

@@ -63,10 +63,9 @@ class ApprovalSummary:
 # ---------------------------------------------------------------- rendering
 
 
-def render_period(plan: Plan, output: EngineOutput) -> dict[str, bytes]:
-    """Every file of a DRAFT period, name -> bytes, manifest last."""
+def render_period(plan: Plan, output: EngineOutput, records: F.Records) -> dict[str, bytes]:
+    """Every file of a DRAFT period, name -> bytes, manifest last; `records` are F.period_records(output.result)."""
     result = output.result
-    records = F.period_records(result)
     contents = {name: F.render_csv(columns, records[name])
                 for name, columns in ((F.LINES_CSV, F.LINE_COLUMNS), (F.SUMMARY_CSV, F.SUMMARY_COLUMNS),
                                       (F.MDF_CSV, F.MDF_COLUMNS))}
@@ -273,8 +272,9 @@ def run_period(period: str, out: Path, settings: Settings, plans_dir: Path | Non
     output = run_engine(plan, p, settings)
     result = output.result
     if not approved:
-        contents = render_period(plan, output)
-        rows = ledger.line_rows(map(F.line_record, result.lines), ledger.DRAFT, plan.plan_id)
+        records = F.period_records(result)
+        contents = render_period(plan, output, records)
+        rows = ledger.line_rows(records[F.LINES_CSV], ledger.DRAFT, plan.plan_id)
         with _recording(settings, p.label) as con:
             ledger.replace_rows(con, p.label, rows)
             crash_point("payouts:draft-recorded")
