@@ -651,3 +651,18 @@ def test_the_marts_gate_judges_the_loads_it_has_not_passed(gate_settings):
     ledger.mark(con, "raw_gate", [3])
     con.close()
     assert check("raw", gate_settings, suites=["raw_batch"]).batch_load_ids == [3]  # nothing pending: the latest
+
+
+def test_a_python_c_script_that_runs_a_gate_never_ends_with_success_unseen(tmp_path):
+    """pyspark (the spark extra) ends a `python -c` script that imports GX with status 0; the gate says so instead."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("from cosell.config import Settings\nfrom cosell.gates.runner import check\n"
+              "check('raw', Settings.from_env())\nprint('after the gate')")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COSELL_HOME": str(tmp_path)})
+    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr[-500:])
+    assert "after the gate" not in done.stdout
+    assert "CosellError" in done.stderr

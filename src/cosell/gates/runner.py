@@ -84,6 +84,22 @@ class SuiteSpec:
     expectations: tuple[ExpectationSpec, ...]
 
 
+def _import_great_expectations() -> None:
+    """Import Great Expectations, or stop with one line where importing it would end the interpreter.
+
+    GX imports pyspark's Spark Connect classes when pyspark is installed (the `spark` extra); pyspark,
+    missing its optional grpcio-status, takes a `python -c` or stdin script for one of its doctests
+    and calls sys.exit(0): a run would end there with status 0, as if it had succeeded.
+    """
+    try:
+        import great_expectations  # noqa: F401
+    except SystemExit:
+        raise CosellError(
+            "importing Great Expectations ended the interpreter (pyspark's doctest guard stops a `python -c` or "
+            "stdin script that imports it): run cosell from its command or from a script file"
+        ) from None
+
+
 def _expectation_class(snake: str):
     import great_expectations.expectations as gxe
 
@@ -542,6 +558,7 @@ def check(stage: str, settings: Settings, *, suites: list[str] | None = None) ->
     if stage not in STAGES:
         raise CosellError(f"unknown gate {stage!r}: use one of {', '.join(STAGES)}")
     started = time.perf_counter()
+    _import_great_expectations()
     names = suites
     suites = load_suites(stage, _params(settings))
     if names is not None:
