@@ -189,3 +189,123 @@ def test_a_build_never_starts_while_the_dbt_of_a_killed_build_still_runs(tmp_pat
             time.sleep(0.5)
     else:
         raise AssertionError("the dbt of the killed build never released the lock")
+
+
+def _reached_its_wait(settings: Settings, deadline: float = 180) -> None:
+    """Until the held dbt has parsed the project and is about to open the warehouse (its log says the threads)."""
+    log = dbt_paths(settings)[1] / "dbt.log"
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if log.exists() and "Concurrency: " in log.read_text(encoding="utf-8", errors="replace"):
+            time.sleep(1.0)  # past the parse: dbt's next step is opening the warehouse
+            return
+        time.sleep(0.1)
+    raise AssertionError("the early dbt never finished parsing")
+
+
+def _fingerprint(path: Path) -> tuple[int, float, bytes]:
+    return path.stat().st_size, path.stat().st_mtime, path.read_bytes()
+
+
+@pytest.mark.slow
+def test_a_dbt_started_early_opens_the_warehouse_only_after_its_go(tmp_path):
+    """`cosell run` starts dbt while the raw gate runs: dbt must not open the warehouse before the gate is done."""
+    import duckdb
+
+    from cosell.build.dbt import EarlyBuild
+
+    settings = fixture_settings(tmp_path / "home")
+    land_load(settings, 1, LOAD_1)
+    early = EarlyBuild(settings)
+    try:
+        with pytest.raises(CosellError, match="a dbt process is still running"):
+            build(settings)  # the lock is held from the start
+        # the gate's own read-write connection: a DuckDB file has one writer, so a dbt that opened the
+        # warehouse now would fail
+        gate = duckdb.connect(str(settings.warehouse))
+        try:
+            _reached_its_wait(settings)
+            assert gate.execute("select count(*) from raw.deals").fetchone()[0] > 0
+            assert not gate.execute("select count(*) from duckdb_tables() where schema_name = 'marts'").fetchone()[0]
+        finally:
+            gate.close()
+        summary = early.build(settings)
+    finally:
+        early.stop()
+    assert summary.models > 20 and summary.tests_passed > 50
+    with _dbt_lock(settings):  # dbt ended and let the lock go
+        pass
+
+
+@pytest.mark.slow
+def test_a_dbt_started_early_and_stopped_leaves_the_warehouse_untouched(tmp_path):
+    """The raw gate failed: the held dbt ends without opening the warehouse and the lock is free at once."""
+    from cosell.build.dbt import EarlyBuild
+
+    settings = fixture_settings(tmp_path / "home")
+    land_load(settings, 1, LOAD_1)
+    before = _fingerprint(settings.warehouse)
+    early = EarlyBuild(settings)
+    _reached_its_wait(settings)
+    early.stop()
+    assert early._process.process.returncode not in (None, 0)
+    assert _fingerprint(settings.warehouse) == before
+    with _dbt_lock(settings):
+        pass
+    early.stop()  # twice is harmless
+
+
+@pytest.mark.slow
+def test_a_held_dbt_whose_caller_died_holds_no_lock_and_leaves_untouched(tmp_path):
+    """kill -9 of `cosell run` during the raw gate: the next run can start at once; the orphan dbt leaves untouched."""
+    settings = fixture_settings(tmp_path / "home")
+    land_load(settings, 1, LOAD_1)
+    before = _fingerprint(settings.warehouse)
+    env = {**dbt_env(settings), "PYTHONPATH": os.pathsep.join(sys.path)}
+    caller = subprocess.run(
+        [sys.executable, "-c", "import os; from cosell.build.dbt import EarlyBuild; from cosell.config import Settings\n"
+         "early = EarlyBuild(Settings.from_env()); print(early._process.process.pid, flush=True); os._exit(9)"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    orphan = int(caller.stdout.split()[0])
+    with _dbt_lock(settings):  # free although the orphan dbt may still be starting
+        pass
+    _reached_its_wait(settings)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{orphan}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            break  # gone
+        if state == "Z":
+            break  # ended, not yet reaped by init
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the orphan dbt never ended")
+    assert _fingerprint(settings.warehouse) == before
+
+
+@pytest.mark.slow
+def test_a_dbt_told_to_go_holds_the_lock_once_its_caller_died(tmp_path):
+    """kill -9 of `cosell run` right after the raw gate passed: its dbt runs on, so no second dbt may start."""
+    settings = fixture_settings(tmp_path / "home")
+    land_load(settings, 1, LOAD_1)
+    env = {**dbt_env(settings), "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run(
+        [sys.executable, "-c", "import os; from cosell.build.dbt import EarlyBuild; from cosell.config import Settings\n"
+         "early = EarlyBuild(Settings.from_env()); early._process.go(); os._exit(9)"],
+        env=env, timeout=120, check=False,
+    )
+    with pytest.raises(CosellError, match="a dbt process is still running on the warehouse"):
+        build(settings)  # the lock travels with the go, held until that dbt ends
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            with _dbt_lock(settings):
+                break
+        except CosellError:
+            time.sleep(0.5)
+    else:
+        raise AssertionError("the dbt told to go never released the lock")
+    results = json.loads((dbt_paths(settings)[0] / "run_results.json").read_text())["results"]
+    assert results and all(r["status"] in ("success", "pass") for r in results if r["unique_id"].startswith("model."))

@@ -8,10 +8,11 @@ import json
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -24,6 +25,10 @@ from cosell.errors import CosellError
 from cosell.landing.row_checks import ident, literal
 
 log = logging.getLogger(__name__)
+
+# The socket a held dbt process waits on for its go, which brings it the dbt lock (cosell.build.wait_for_go).
+GO_FD = "COSELL_DBT_GO_FD"
+GO = b"g"
 
 # dbt statuses that make a build fail, by node kind.
 _FAILED = {"error", "fail", "runtime error"}
@@ -246,58 +251,125 @@ def _dbt_lock(settings: Settings):
         os.close(fd)  # closing the last descriptor of the file releases the lock
 
 
-def _run_dbt(
-    settings: Settings, *args: str, engine: str = "duckdb", on_line: Callable[[str], None] | None = None
-) -> tuple[subprocess.CompletedProcess, float, Path, Path]:
-    """One dbt command on the project, with target and logs under COSELL_HOME; returns (process, seconds, target, logs).
+class _DbtProcess:
+    """One dbt command on the project, started: target and logs under COSELL_HOME, the warehouse's dbt lock held.
 
-    One dbt process at a time per COSELL_HOME (`_dbt_lock`). `on_line` receives each line dbt
-    prints as it prints it (a node started, passed, failed: the per-model progress).
+    One dbt process at a time per COSELL_HOME (`_dbt_lock`); the process inherits the lock. With
+    `hold`, dbt waits before it opens the warehouse until `go()` (cosell.build.wait_for_go): it
+    starts, imports and parses the project meanwhile, while the lock stays ours; `go()` hands dbt the
+    lock with the go. `wait()` reads what dbt prints to its end and releases our hold of the lock;
+    `stop()` ends a process that was held and never told to go.
     """
-    target_path, log_path = dbt_paths(settings, engine)
-    target_path.mkdir(parents=True, exist_ok=True)
-    log_path.mkdir(parents=True, exist_ok=True)
-    settings.temp_dir.mkdir(parents=True, exist_ok=True)
-    command = _dbt_command() + [
-        *args,
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(target_path),
-        "--log-path",
-        str(log_path),
-        "--log-level-file",
-        settings.dbt_log_level,
-        "--no-use-colors",
-        *(["--target", engine] if engine != "duckdb" else []),
-    ]
-    with _dbt_lock(settings) as lock:
-        if args and args[0] == "build":
-            (target_path / "run_results.json").unlink(missing_ok=True)
-        started = time.monotonic()
-        process = subprocess.Popen(
-            command, cwd=str(DBT_PROJECT_DIR), env=dbt_env(settings), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, pass_fds=(lock,),
-        )
+
+    def __init__(self, settings: Settings, args: tuple[str, ...], engine: str = "duckdb", hold: bool = False):
+        self.target_path, self.log_path = dbt_paths(settings, engine)
+        self.target_path.mkdir(parents=True, exist_ok=True)
+        self.log_path.mkdir(parents=True, exist_ok=True)
+        settings.temp_dir.mkdir(parents=True, exist_ok=True)
+        self.command = _dbt_command() + [
+            *args,
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(self.target_path),
+            "--log-path",
+            str(self.log_path),
+            "--log-level-file",
+            settings.dbt_log_level,
+            "--no-use-colors",
+            *(["--target", engine] if engine != "duckdb" else []),
+        ]
+        self._go: socket.socket | None = None
+        self._stack = ExitStack()
+        self._lock = self._stack.enter_context(_dbt_lock(settings))
+        try:
+            if args and args[0] == "build":
+                (self.target_path / "run_results.json").unlink(missing_ok=True)
+            env = dbt_env(settings)
+            if hold:  # dbt gets the lock with its go: a held dbt that outlives us holds nothing
+                self._go, theirs = socket.socketpair()
+                env[GO_FD] = str(theirs.fileno())
+                fds = (theirs.fileno(),)
+            else:
+                fds = (self._lock,)
+            self.started = time.monotonic()
+            try:
+                self.process = subprocess.Popen(
+                    self.command, cwd=str(DBT_PROJECT_DIR), env=env, stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT, text=True, pass_fds=fds,
+                )
+            finally:
+                if hold:
+                    theirs.close()  # dbt holds the only other end: it sees ours close when we close it or die
+        except BaseException:
+            self._close_go()
+            self._stack.close()
+            raise
+
+    def _close_go(self) -> None:
+        if self._go is not None:
+            self._go.close()
+            self._go = None
+
+    def go(self) -> None:
+        """Let a held dbt open the warehouse and run, handing it the dbt lock; the time from here is the command's."""
+        try:
+            socket.send_fds(self._go, [GO], [self._lock])
+        except OSError:
+            pass  # dbt ended before its go (a project it cannot parse): `wait()` reads why
+        self._close_go()
+        self.started = time.monotonic()
+
+    def wait(self, on_line: Callable[[str], None] | None = None) -> tuple[subprocess.CompletedProcess, float]:
+        """Read dbt's lines to its end, each to `on_line` as dbt prints it; returns (process, seconds)."""
         output = []
         try:
-            for line in process.stdout:
+            for line in self.process.stdout:
                 output.append(line)
                 if on_line is not None:
                     on_line(line.rstrip("\n"))
-            process.wait()
+            self.process.wait()
         except BaseException:  # the task is being stopped: stop its dbt too, never leave it running
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            self._end()
             raise
-    done = subprocess.CompletedProcess(command, process.returncode, stdout="".join(output), stderr="")
-    return done, time.monotonic() - started, target_path, log_path
+        finally:
+            self._close_go()
+            self._stack.close()
+        done = subprocess.CompletedProcess(self.command, self.process.returncode, stdout="".join(output), stderr="")
+        return done, time.monotonic() - self.started
+
+    def _end(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        """End a held dbt that was never told to go (it has not opened the warehouse)."""
+        if self._go is None:
+            return
+        self._close_go()
+        try:
+            self._end()
+        finally:
+            self.process.stdout.close()
+            self._stack.close()
+
+
+def _run_dbt(
+    settings: Settings, *args: str, engine: str = "duckdb", on_line: Callable[[str], None] | None = None
+) -> tuple[subprocess.CompletedProcess, float, Path, Path]:
+    """One dbt command on the project (`_DbtProcess`), run to its end; returns (process, seconds, target, logs).
+
+    `on_line` receives each line dbt prints as it prints it (a node started, passed, failed: the per-model progress).
+    """
+    started = _DbtProcess(settings, args, engine)
+    done, seconds = started.wait(on_line)
+    return done, seconds, started.target_path, started.log_path
 
 
 # dbt's advice for production: unit tests check the SQL, not the night's data, so the
@@ -328,12 +400,40 @@ def build(
         raise CosellError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
     if not settings.warehouse.exists():
         raise CosellError(f"warehouse {settings.warehouse} does not exist: run `cosell land` first")
-    run_results = dbt_paths(settings, engine)[0] / "run_results.json"
     if engine == "spark":
         _prepare_spark(settings)
     options = (["--full-refresh"] if full_refresh else []) + ([] if unit_tests else list(NIGHTLY_DBT_FLAGS))
-    process, seconds, target_path, log_path = _run_dbt(settings, "build", *options, engine=engine, on_line=log.info)
+    return _build_summary(settings, _DbtProcess(settings, ("build", *options), engine), full_refresh, engine)
 
+
+class EarlyBuild:
+    """The nightly `dbt build` (as `build(settings)` runs it), started before the raw gate has passed.
+
+    dbt starts, imports and parses the project on the other core while the gate runs, and waits
+    before it opens the warehouse (cosell.build.wait_for_go). `build()` lets it run once the gate
+    passed and its connections are closed; `stop()` ends it untouched otherwise (a no-op after build).
+    A dbt process still running on the warehouse makes the constructor raise, as `build` would.
+    """
+
+    def __init__(self, settings: Settings):
+        self._process = _DbtProcess(settings, ("build", *NIGHTLY_DBT_FLAGS), hold=True)
+
+    def build(self, settings: Settings) -> BuildSummary:
+        if not settings.warehouse.exists():
+            self.stop()
+            raise CosellError(f"warehouse {settings.warehouse} does not exist: run `cosell land` first")
+        self._process.go()
+        return _build_summary(settings, self._process, False, "duckdb")
+
+    def stop(self) -> None:
+        self._process.stop()
+
+
+def _build_summary(settings: Settings, started: _DbtProcess, full_refresh: bool, engine: str) -> BuildSummary:
+    """Wait for a started `dbt build`; its summary, or CosellError naming the failing models and tests."""
+    process, seconds = started.wait(on_line=log.info)
+    target_path, log_path = started.target_path, started.log_path
+    run_results = target_path / "run_results.json"
     results: list[dict] = []
     if run_results.exists():
         results = json.loads(run_results.read_text()).get("results", [])
