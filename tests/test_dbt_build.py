@@ -309,3 +309,16 @@ def test_a_dbt_told_to_go_holds_the_lock_once_its_caller_died(tmp_path):
         raise AssertionError("the dbt told to go never released the lock")
     results = json.loads((dbt_paths(settings)[0] / "run_results.json").read_text())["results"]
     assert results and all(r["status"] in ("success", "pass") for r in results if r["unique_id"].startswith("model."))
+
+
+def test_dbt_runs_duckdb_with_the_configured_memory_limit_threads_and_utc(tmp_path):
+    """COSELL_DUCKDB_MEMORY_LIMIT and COSELL_DUCKDB_THREADS bound dbt's DuckDB as they bound ours (dbt/profiles.yml)."""
+    from cosell.build.dbt import _run_dbt
+
+    settings = Settings.from_env({"COSELL_HOME": str(tmp_path / "home"), "COSELL_DUCKDB_MEMORY_LIMIT": "3GB",
+                                  "COSELL_DUCKDB_THREADS": "1"})
+    process, *_ = _run_dbt(settings, "show", "--inline", "select current_setting('memory_limit') as limit_, "
+                           "current_setting('threads') as threads_, current_setting('TimeZone') as zone_")
+    assert process.returncode == 0, process.stdout[-500:]
+    row = [line for line in process.stdout.splitlines() if "GiB" in line]
+    assert row and [cell.strip() for cell in row[0].strip("|").split("|")] == ["2.7 GiB", "1", "UTC"], process.stdout[-500:]
