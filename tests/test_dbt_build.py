@@ -138,6 +138,18 @@ def test_an_unknown_dbt_log_level_is_a_one_line_error():
         Settings.from_env({"COSELL_DBT_LOG_LEVEL": "loud"})
 
 
+def _wait_for_the_lock(settings: Settings, seconds: float, failure: str) -> None:
+    """Until the warehouse's dbt lock can be taken (the dbt holding it has ended)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with _dbt_lock(settings):
+                return
+        except CosellError:
+            time.sleep(0.5)
+    raise AssertionError(failure)
+
+
 def _children(pid: int) -> list[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
@@ -180,15 +192,7 @@ def test_a_build_never_starts_while_the_dbt_of_a_killed_build_still_runs(tmp_pat
         if first.poll() is None:
             first.kill()
     # once that dbt has ended (here: on its closed output), the lock is free for the next try
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            with _dbt_lock(settings):
-                break
-        except CosellError:
-            time.sleep(0.5)
-    else:
-        raise AssertionError("the dbt of the killed build never released the lock")
+    _wait_for_the_lock(settings, 180, "the dbt of the killed build never released the lock")
 
 
 def _reached_its_wait(settings: Settings, deadline: float = 180) -> None:
@@ -298,15 +302,7 @@ def test_a_dbt_told_to_go_holds_the_lock_once_its_caller_died(tmp_path):
     )
     with pytest.raises(CosellError, match="a dbt process is still running on the warehouse"):
         build(settings)  # the lock travels with the go, held until that dbt ends
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            with _dbt_lock(settings):
-                break
-        except CosellError:
-            time.sleep(0.5)
-    else:
-        raise AssertionError("the dbt told to go never released the lock")
+    _wait_for_the_lock(settings, 300, "the dbt told to go never released the lock")
     results = json.loads((dbt_paths(settings)[0] / "run_results.json").read_text())["results"]
     assert results and all(r["status"] in ("success", "pass") for r in results if r["unique_id"].startswith("model."))
 
