@@ -381,6 +381,12 @@ class DataTestsFailed(CosellError):
     """dbt build ran and tests failed (data or unit tests): the data or the SQL is at fault, a retry rebuilds the same."""
 
 
+def _require_warehouse(settings: Settings) -> None:
+    """A build needs a landed warehouse (dbt would create an empty one)."""
+    if not settings.warehouse.exists():
+        raise CosellError(f"warehouse {settings.warehouse} does not exist: run `cosell land` first")
+
+
 def build(
     settings: Settings, full_refresh: bool = False, unit_tests: bool = False, engine: str = "duckdb",
 ) -> BuildSummary:
@@ -398,8 +404,7 @@ def build(
     """
     if engine not in ENGINES:
         raise CosellError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
-    if not settings.warehouse.exists():
-        raise CosellError(f"warehouse {settings.warehouse} does not exist: run `cosell land` first")
+    _require_warehouse(settings)
     if engine == "spark":
         _prepare_spark(settings)
     options = (["--full-refresh"] if full_refresh else []) + ([] if unit_tests else list(NIGHTLY_DBT_FLAGS))
@@ -421,7 +426,7 @@ class EarlyBuild:
     def build(self, settings: Settings) -> BuildSummary:
         if not settings.warehouse.exists():
             self.stop()
-            raise CosellError(f"warehouse {settings.warehouse} does not exist: run `cosell land` first")
+        _require_warehouse(settings)
         self._process.go()
         return _build_summary(settings, self._process, False, "duckdb")
 
