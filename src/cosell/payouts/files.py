@@ -255,26 +255,31 @@ def render_workbook(records: Records, meta: Mapping[str, Any]) -> bytes:
                                FIXED_TIME, meta.get("status") == APPROVED)
 
 
-def render_documents(records: Records, meta: Mapping[str, Any]) -> dict[str, tuple[bytes, int]]:
-    """The files people read (the workbook and a statement per partner with lines), name -> (bytes, rows).
-
-    Rendered from the CSV rows and the manifest only, so approval renders the same documents with APPROVED
-    on them from the verified draft files.
-    """
-    period = meta["period"]
-    documents = {workbook_name(period): (render_workbook(records, meta), len(records[LINES_CSV]))}
+def render_statements(records: Records, meta: Mapping[str, Any]) -> dict[str, tuple[bytes, int]]:
+    """A statement per partner with lines, name -> (bytes, rows), from the CSV rows and the manifest."""
     banner = status_banner(meta)
     mdf = {row["partner_id"]: row for row in records[MDF_CSV]}
     lines_of: dict[str, list[dict[str, str]]] = {}
     for line in records[LINES_CSV]:
         lines_of.setdefault(line["partner_id"], []).append(line)
+    statements: dict[str, tuple[bytes, int]] = {}
     for summary in records[SUMMARY_CSV]:
         lines = lines_of.get(summary["partner_id"], [])
         name = statement_name(summary["partner_id"])
-        if name in documents:
+        if name in statements:
             raise CosellError(f"partner ids {summary['partner_id']!r} and another map to the same statement file {name}")
-        documents[name] = (render_statement(summary, lines, mdf.get(summary["partner_id"]), meta, banner), len(lines))
-    return documents
+        statements[name] = (render_statement(summary, lines, mdf.get(summary["partner_id"]), meta, banner), len(lines))
+    return statements
+
+
+def render_documents(records: Records, meta: Mapping[str, Any]) -> dict[str, tuple[bytes, int]]:
+    """The files people read (the workbook and a statement per partner with lines), name -> (bytes, rows).
+
+    Rendered from the CSV rows and the manifest only, so approval renders the same documents with APPROVED
+    on them from the verified draft files (a DRAFT has its workbook rendered by workbook_process meanwhile).
+    """
+    workbook = (render_workbook(records, meta), len(records[LINES_CSV]))
+    return {workbook_name(meta["period"]): workbook, **render_statements(records, meta)}
 
 
 # ---------------------------------------------------------------- manifests

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import duckdb
 
@@ -23,6 +23,7 @@ from cosell.payouts import files as F
 from cosell.payouts.engine import EngineOutput, run_engine
 from cosell.payouts.plans import Plan, load_plans, plan_for
 from cosell.payouts.rules import ZERO, Period, money_text, parse_period, rule_order
+from cosell.payouts.workbook_process import WorkbookProcess
 
 
 @dataclass(frozen=True)
@@ -63,19 +64,24 @@ class ApprovalSummary:
 # ---------------------------------------------------------------- rendering
 
 
-def render_period(plan: Plan, output: EngineOutput, records: F.Records) -> dict[str, bytes]:
-    """Every file of a DRAFT period, name -> bytes, manifest last; `records` are F.period_records(output.result)."""
-    result = output.result
-    contents = {name: F.render_csv(columns, records[name])
-                for name, columns in ((F.LINES_CSV, F.LINE_COLUMNS), (F.SUMMARY_CSV, F.SUMMARY_COLUMNS),
-                                      (F.MDF_CSV, F.MDF_COLUMNS))}
-    files = {name: F.file_entry(content, len(records[name])) for name, content in contents.items()}
-    draft = F.period_manifest(result, plan, output.as_of_date, {})
-    for name, (content, rows) in F.render_documents(records, draft).items():
-        contents[name] = content
+def draft_files(records: F.Records, draft: dict[str, Any], workbook: WorkbookProcess) -> Iterator[tuple[str, bytes]]:
+    """Every file of a DRAFT period as (name, bytes), manifest last; the workbook's bytes are awaited after the
+    CSVs and statements, which are rendered (and written, by the caller) while its process renders it.
+
+    `records` are F.period_records(result), `draft` the DRAFT manifest without files, `workbook` renders both.
+    """
+    files: dict[str, dict[str, Any]] = {}
+    for name, columns in ((F.LINES_CSV, F.LINE_COLUMNS), (F.SUMMARY_CSV, F.SUMMARY_COLUMNS), (F.MDF_CSV, F.MDF_COLUMNS)):
+        content = F.render_csv(columns, records[name])
+        files[name] = F.file_entry(content, len(records[name]))
+        yield name, content
+    for name, (content, rows) in F.render_statements(records, draft).items():
         files[name] = F.file_entry(content, rows)
-    contents[F.MANIFEST] = F.render_json(dict(draft, files=files))
-    return contents
+        yield name, content
+    name, content = F.workbook_name(draft["period"]), workbook.bytes()
+    files[name] = F.file_entry(content, len(records[F.LINES_CSV]))
+    yield name, content
+    yield F.MANIFEST, F.render_json(dict(draft, files=files))
 
 
 def run_warnings(period: Period, output: EngineOutput, plan_id: str) -> tuple[str, ...]:
@@ -166,24 +172,28 @@ def _read_manifest(period_dir: Path) -> dict[str, Any] | None:
         raise CosellError(f"{path} is not a readable manifest ({error}); restore it or remove the folder") from None
 
 
-def _write_tree(folder: Path, contents: dict[str, bytes]) -> None:
-    for name, content in contents.items():
+def _write_tree(folder: Path, contents: Iterable[tuple[str, bytes]]) -> list[str]:
+    """Write each (name, bytes) as it comes; the names written."""
+    names = []
+    for name, content in contents:
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
+        names.append(name)
+    return names
 
 
-def _publish_dir(contents: dict[str, bytes], target: Path, freeze: bool = False) -> None:
-    """Write contents into a temp folder beside target, then move it into place (replacing a DRAFT)."""
+def _publish_dir(contents: Iterable[tuple[str, bytes]], target: Path, freeze: bool = False) -> None:
+    """Write the (name, bytes) into a temp folder beside target, then move it into place (replacing a DRAFT)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tag = uuid.uuid4().hex[:12]
     temp = target.parent / f".{target.name}.tmp-{tag}"
     old = target.parent / f".{target.name}.old-{tag}"
     try:
         temp.mkdir()
-        _write_tree(temp, contents)
+        names = _write_tree(temp, contents)
         if freeze:
-            custody.freeze(temp, list(contents))
+            custody.freeze(temp, names)
         if target.exists():
             target.rename(old)
         crash_point("payouts:swap")
@@ -273,13 +283,14 @@ def run_period(period: str, out: Path, settings: Settings, plans_dir: Path | Non
     result = output.result
     if not approved:
         records = F.period_records(result)
-        contents = render_period(plan, output, records)
-        rows = ledger.line_rows(records[F.LINES_CSV], ledger.DRAFT, plan.plan_id)
-        with _recording(settings, p.label) as con:
-            ledger.replace_rows(con, p.label, rows)
-            crash_point("payouts:draft-recorded")
-            _publish_dir(contents, period_dir)
-            crash_point("payouts:draft-written")
+        draft = F.period_manifest(result, plan, output.as_of_date, {})
+        with WorkbookProcess(records, draft) as workbook:  # on the other core while the rest is written
+            rows = ledger.line_rows(records[F.LINES_CSV], ledger.DRAFT, plan.plan_id)
+            with _recording(settings, p.label) as con:
+                ledger.replace_rows(con, p.label, rows)
+                crash_point("payouts:draft-recorded")
+                _publish_dir(draft_files(records, draft, workbook), period_dir)
+                crash_point("payouts:draft-written")
         return RunSummary(p.label, "DRAFT", period_dir, len(result.lines), len(result.summaries), result.total_usd,
                           plan.plan_id, run_warnings(p, output, plan.plan_id))
 
@@ -319,7 +330,7 @@ def run_period(period: str, out: Path, settings: Settings, plans_dir: Path | Non
         _sync_issued(con, p.label, recorded)
         ledger.replace_rows(con, p.label, issued_rows, adjustment_set=n)
         custody.record_set(con, p.label, n, adjustment_manifest)
-        _publish_dir({F.ADJUSTMENT_CSV: csv_bytes, F.MANIFEST: adjustment_manifest}, target, freeze=True)
+        _publish_dir([(F.ADJUSTMENT_CSV, csv_bytes), (F.MANIFEST, adjustment_manifest)], target, freeze=True)
         crash_point("payouts:adjustment-written")
     return RunSummary(p.label, "ADJUSTMENT", target, len(rows), len({r["partner_id"] for r in rows}), net, plan.plan_id)
 
