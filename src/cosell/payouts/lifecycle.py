@@ -71,7 +71,8 @@ def draft_files(records: F.Records, draft: dict[str, Any], workbook: WorkbookPro
     `records` are F.period_records(result), `draft` the DRAFT manifest without files, `workbook` renders both.
     """
     files: dict[str, dict[str, Any]] = {}
-    for name, columns in ((F.LINES_CSV, F.LINE_COLUMNS), (F.SUMMARY_CSV, F.SUMMARY_COLUMNS), (F.MDF_CSV, F.MDF_COLUMNS)):
+    csvs = ((F.LINES_CSV, F.LINE_COLUMNS), (F.SUMMARY_CSV, F.SUMMARY_COLUMNS), (F.MDF_CSV, F.MDF_COLUMNS))
+    for name, columns in csvs:
         content = F.render_csv(columns, records[name])
         files[name] = F.file_entry(content, len(records[name]))
         yield name, content

@@ -3,8 +3,9 @@
 The workbook is the draft's largest piece of pure-Python work (about 2 s of a 1M month's 5.5 s, ten times
 that at 10M) and needs only the period's CSV rows and manifest, so a child process renders it on the other
 core while the parent records the ledger rows and writes the CSVs and statements (payouts/README.md, "The
-workbook in a second process"). The child reads a pickle of (records, meta) on stdin and writes the .xlsx bytes on stdout, the
-same files.render_workbook bytes; it writes nothing anywhere else, so a run killed beside it leaves nothing.
+workbook in a second process"). The child reads a pickle of (records, meta) on stdin and writes the .xlsx
+bytes on stdout, the same files.render_workbook bytes; it writes nothing anywhere else, so a run killed
+beside it leaves nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from cosell.faults import crash_point
 
 
 class WorkbookProcess:
-    """Starts the child on construction; bytes() waits for the workbook; leaving the `with` stops a child not waited for."""
+    """Starts the child on construction; bytes() waits for the workbook; leaving the `with` stops a child not
+    waited for."""
 
     def __init__(self, records: Mapping[str, list[dict[str, str]]], meta: Mapping[str, Any]):
         self._period = meta["period"]
