@@ -68,7 +68,8 @@ def draft_files(records: F.Records, draft: dict[str, Any], workbook: WorkbookPro
     """Every file of a DRAFT period as (name, bytes), manifest last; the workbook's bytes are awaited after the
     CSVs and statements, which are rendered (and written, by the caller) while its process renders it.
 
-    `records` are F.period_records(result), `draft` the DRAFT manifest without files, `workbook` renders both.
+    `records` are F.period_records(result), `draft` the DRAFT manifest without files, `workbook` the process
+    rendering the workbook from both.
     """
     files: dict[str, dict[str, Any]] = {}
     csvs = ((F.LINES_CSV, F.LINE_COLUMNS), (F.SUMMARY_CSV, F.SUMMARY_COLUMNS), (F.MDF_CSV, F.MDF_COLUMNS))
