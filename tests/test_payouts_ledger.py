@@ -259,5 +259,33 @@ def test_replace_rows_round_trips_many_lines_in_one_insert():
         assert ledger.replace_rows(con, PERIOD, rows[:10], 2) and len(ledger.period_rows(con, PERIOD, 2)) == 10
     finally:
         con.close()
+    with pytest.raises(CosellError, match="appears twice"):
+        ledger.replace_rows(duckdb.connect(), PERIOD, rows[:3] + rows[2:3], 2)
     with pytest.raises(CosellError, match="cannot be recorded"):
         ledger.line_rows([dict(records[1], amount_usd="x")], ledger.DRAFT, "v1")
+
+
+def test_replace_rows_writes_only_the_difference():
+    from cosell.payouts import ledger
+
+    records = [dict(period=PERIOD, line_id=f"{PERIOD}:R:P{i:05d}:D{i}", partner_id=f"P{i:05d}", partner_name="n",
+                    partner_type="VAR", partner_tier="GOLD", rule_id="R", deal_id=f"D{i}", basis_usd="100.00",
+                    rate="0.01", amount_usd="1.00") for i in range(50)]
+    con = duckdb.connect()
+    try:
+        ledger.replace_rows(con, PERIOD, ledger.line_rows(records, ledger.DRAFT, "v1"))
+        before = dict(con.execute("select line_id, rowid from payouts.lines").fetchall())
+        records[7] = dict(records[7], amount_usd="2.00")  # changed
+        records[8] = dict(records[8], deal_id="", basis_usd="")  # a value to NULL
+        del records[9]  # gone
+        records.append(dict(records[0], line_id=f"{PERIOD}:R:P99999:D99999", partner_id="P99999"))  # new
+        rows = ledger.line_rows(records, ledger.DRAFT, "v1")
+        assert ledger.replace_rows(con, PERIOD, rows)
+        assert ledger.period_rows(con, PERIOD) == sorted(rows, key=lambda row: row[3])
+        after = dict(con.execute("select line_id, rowid from payouts.lines").fetchall())
+        kept = [line_id for line_id in after if line_id in before and after[line_id] == before[line_id]]
+        assert len(kept) == 47 and records[7]["line_id"] not in kept and records[8]["line_id"] not in kept
+        assert not ledger.replace_rows(con, PERIOD, rows)
+        assert ledger.period_rows(con, PERIOD, 1) == []  # other sets untouched, none stored
+    finally:
+        con.close()
