@@ -259,8 +259,8 @@ def test_replace_rows_round_trips_many_lines_in_one_insert():
         assert ledger.replace_rows(con, PERIOD, rows[:10], 2) and len(ledger.period_rows(con, PERIOD, 2)) == 10
     finally:
         con.close()
-    with pytest.raises(CosellError, match="appears twice"):
-        ledger.replace_rows(duckdb.connect(), PERIOD, rows[:3] + rows[2:3], 2)
+    with duckdb.connect() as con, pytest.raises(CosellError, match="appears twice"):
+        ledger.replace_rows(con, PERIOD, rows[:3] + rows[2:3], 2)
     with pytest.raises(CosellError, match="cannot be recorded"):
         ledger.line_rows([dict(records[1], amount_usd="x")], ledger.DRAFT, "v1")
 
@@ -281,7 +281,7 @@ def test_replace_rows_writes_only_the_difference():
         records.append(dict(records[0], line_id=f"{PERIOD}:R:P99999:D99999", partner_id="P99999"))  # new
         rows = ledger.line_rows(records, ledger.DRAFT, "v1")
         assert ledger.replace_rows(con, PERIOD, rows)
-        assert ledger.period_rows(con, PERIOD) == sorted(rows, key=lambda row: row[3])
+        assert ledger.period_rows(con, PERIOD) == sorted(rows, key=lambda row: row[ledger.LINE_ID])
         after = dict(con.execute("select line_id, rowid from payouts.lines").fetchall())
         kept = [line_id for line_id in after if line_id in before and after[line_id] == before[line_id]]
         assert len(kept) == 47 and records[7]["line_id"] not in kept and records[8]["line_id"] not in kept

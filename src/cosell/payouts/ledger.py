@@ -39,6 +39,8 @@ create table if not exists payouts.lines (
 COLUMNS = ("period", "status", "adjustment_set", "line_id", "partner_id", "partner_name", "partner_type",
            "partner_tier", "rule_id", "deal_id", "basis_usd", "rate", "amount_usd", "plan_id")
 
+LINE_ID = COLUMNS.index("line_id")  # a row's position of its line_id
+
 DRAFT = "DRAFT"
 APPROVED = "APPROVED"
 
@@ -122,9 +124,9 @@ def replace_rows(con: duckdb.DuckDBPyConnection, period: str, rows: list[Row], a
     """
     seen: set[str] = set()
     for row in rows:
-        if row[3] in seen:
-            raise CosellError(f"payout line {row[3]!r} appears twice in period {period}: nothing recorded")
-        seen.add(row[3])
+        if row[LINE_ID] in seen:
+            raise CosellError(f"payout line {row[LINE_ID]!r} appears twice in period {period}: nothing recorded")
+        seen.add(row[LINE_ID])
     if not _has_table(con):
         ensure_table(con)
     con.register(NEW_ROWS, _arrow(rows))
