@@ -64,6 +64,21 @@ def test_nightly_run_lands_gates_builds_publishes_and_reports(nightly):
 
 
 @pytest.mark.slow
+def test_the_run_says_where_its_time_went_part_by_part(nightly):
+    import re
+
+    _, first, _, _, _ = nightly
+    last = first.describe().rsplit(" | ", 1)[1]
+    parts = ["land", "raw gate", "build", "marts gate", "payouts", "publish", "report", "dbt docs"]
+    pattern = "time by part: " + ", ".join(rf"{p} (\d+\.\d) s" for p in parts) + r"; (\d+\.\d) s in these parts"
+    match = re.fullmatch(pattern, last)
+    assert match, last
+    *seconds, total = (float(x) for x in match.groups())
+    assert all(s >= 0 for s in seconds) and sum(seconds) > 0
+    assert abs(total - sum(seconds)) <= 0.05 * len(parts)  # each part rounded to a tenth on its own
+
+
+@pytest.mark.slow
 def test_the_run_drafts_the_last_complete_month_before_it_publishes_and_reports(nightly):
     import json
     from decimal import Decimal

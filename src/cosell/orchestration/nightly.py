@@ -125,7 +125,12 @@ class NightlySummary:
     def describe(self) -> str:
         if self.idle:
             return f"nothing new; published as of {self.idle_as_of}" if self.idle_as_of else "nothing new; nothing published yet"
-        return "nightly run complete: " + " | ".join(self.steps)
+        return "nightly run complete: " + " | ".join(self.steps + [self.time_by_part()])
+
+    def time_by_part(self) -> str:
+        """Where the night's wall time went, part by part ("time by part: land 7.7 s, raw gate 20.6 s, ...; 277.9 s in these parts")."""
+        parts = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.timings)
+        return f"time by part: {parts}; {sum(seconds for _, seconds in self.timings):.1f} s in these parts"
 
 
 class StepFailed(CosellError):
