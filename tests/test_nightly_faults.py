@@ -1,5 +1,6 @@
 """`cosell run` killed (kill -9, in a subprocess) inside landing and at the step boundaries, then rerun:
-every table and published file equals an undisturbed run's, and nothing temporary is left behind."""
+every table and published file equals an undisturbed run's, and nothing temporary is left behind.
+Its gates' own process (cosell.gates.process) killed, or left behind by a killed run."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -101,3 +103,57 @@ def test_killed_nightly_runs_then_a_rerun_equal_an_undisturbed_run(inbox, undist
     leftovers = [p for p in home.rglob(".*") if ".tmp" in p.name] + list((home / "tmp" / "landing").glob("*"))
     assert leftovers == []
     assert state(home) == undisturbed
+
+
+def test_the_run_never_imports_great_expectations_itself(inbox, tmp_path):
+    """The gates run in their own process, which imports Great Expectations while the run lands."""
+    script = tmp_path / "run.py"  # a script file: pyspark's doctest guard stops a `python -c` that imports GX
+    script.write_text("import sys\nfrom cosell import cli\ncode = cli.main(['run', '--inbox', sys.argv[1]])\n"
+                      "print('imported' if 'great_expectations' in sys.modules else 'not imported', code)\n")
+    home = tmp_path / "home"
+    done = subprocess.run([sys.executable, str(script), str(inbox)], capture_output=True, text=True, env=_env(home),
+                          timeout=900)
+    assert done.stdout.splitlines()[-1] == "not imported 0", done.stderr[-2000:]
+    assert "raw gate passed" in done.stdout and "marts gate passed" in done.stdout
+    for stage in ("raw", "marts"):
+        assert (home / "reports" / "data_docs" / stage / "gate_result.json").is_file()
+
+
+def test_a_killed_gate_process_stops_the_run_in_one_line_and_a_rerun_equals_an_undisturbed_run(
+        inbox, undisturbed, tmp_path):
+    home = tmp_path / "home"
+    killed = cosell_run(inbox, home, crash_at="gates:check")
+    assert killed.returncode == 1, killed.stderr[-2000:]
+    assert killed.stderr.strip().splitlines()[-1] == (
+        "cosell: error: nightly run stopped at raw gate (nothing published): "
+        "the raw gate's process ended before it answered (killed by signal 9)")
+    assert not (home / "published").exists()
+    again = cosell_run(inbox, home)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert state(home) == undisturbed
+
+
+def _gate_processes(home: Path) -> list[int]:
+    """Pids of the gate processes of runs on `home` (from /proc: command line and environment)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if (entry.name.isdigit() and b"cosell.gates.process" in (entry / "cmdline").read_bytes()
+                    and f"COSELL_HOME={home}".encode() in (entry / "environ").read_bytes().split(b"\0")):
+                found.append(int(entry.name))
+        except OSError:  # the process ended meanwhile
+            continue
+    return found
+
+
+def test_the_gate_process_does_not_outlive_a_killed_run(inbox, tmp_path):
+    home = tmp_path / "home"
+    run = subprocess.Popen([sys.executable, "-m", "cosell.cli", "run", "--inbox", str(inbox)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env=_env(home, crash_at="land:batch-committed"))
+    assert run.wait(timeout=900) == -9
+    for _ in range(600):  # it sees the run's end of its socket close once its imports are done
+        if not _gate_processes(home):
+            break
+        time.sleep(0.1)
+    assert _gate_processes(home) == []

@@ -84,7 +84,7 @@ class SuiteSpec:
     expectations: tuple[ExpectationSpec, ...]
 
 
-def _import_great_expectations() -> None:
+def import_great_expectations() -> None:
     """Import Great Expectations, or stop with one line where importing it would end the interpreter.
 
     GX imports pyspark's Spark Connect classes when pyspark is installed (the `spark` extra); pyspark,
@@ -559,7 +559,7 @@ def check(stage: str, settings: Settings, *, suites: list[str] | None = None) ->
     if stage not in STAGES:
         raise CosellError(f"unknown gate {stage!r}: use one of {', '.join(STAGES)}")
     started = time.perf_counter()
-    _import_great_expectations()
+    import_great_expectations()
     names = suites
     suites = load_suites(stage, _params(settings))
     if names is not None:

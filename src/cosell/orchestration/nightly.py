@@ -3,7 +3,8 @@
 Each step runs for the loads waiting for it (cosell.orchestration.ledger) and is recorded in the ledger
 when it succeeded; the run stops at the first failure, leaving that step's loads pending for
 the next run. With no new file in the inbox and nothing pending the run opens the warehouse
-read-only, runs no step and says so in one line.
+read-only, runs no step and says so in one line. The gates run in their own process, started
+before landing (cosell.gates.process), and dbt starts beside the raw gate (cosell.build.dbt.EarlyBuild).
 
 The nightly DAG imports this module when Airflow parses it (for STEPS), so it imports nothing
 heavy at module level (no duckdb, pyarrow or yaml).
@@ -14,12 +15,14 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
 from cosell.config import Settings
 from cosell.errors import CosellError
 from cosell.faults import crash_point
+from cosell.gates.process import GateProcess
 
 
 def _gate(stage: str) -> Callable:
@@ -261,21 +264,28 @@ def run_nightly(inbox: Path, settings: Settings, until: dt.date | None = None) -
         return NightlySummary(idle_as_of=as_of, idle=True)
     summary = NightlySummary()
     started = time.perf_counter()
+    gates = GateProcess()  # Great Expectations imports there while this process lands
+    early = None
     try:
-        summary.steps.append(land(inbox, settings, until=until).describe())
-        summary.timings.append(("land", time.perf_counter() - started))
-    except CosellError as error:
-        raise CosellError(f"nightly run stopped at land (nothing published): {error}") from None
-    early = _build_early(settings)
-    try:
+        try:
+            summary.steps.append(land(inbox, settings, until=until).describe())
+            summary.timings.append(("land", time.perf_counter() - started))
+        except CosellError as error:
+            raise CosellError(f"nightly run stopped at land (nothing published): {error}") from None
+        early = _build_early(settings)
+        works = {"raw gate": partial(gates.check, "raw"), "marts gate": partial(gates.check, "marts")}
+        if early:
+            works["build"] = early.build
         for step in STEPS:
             try:
-                summary.steps += advance(step, settings, timings=summary.timings,
-                                         works={"build": early.build} if early else None)
+                summary.steps += advance(step, settings, timings=summary.timings, works=works)
             except StepFailed as error:
                 note = "" if error.published else " (nothing published)"
                 raise CosellError(f"nightly run stopped at {error.part}{note}: {error}") from None
+            if step == "marts_gate":
+                gates.close()  # no gate is left: its memory goes back before the payout draft
     finally:
+        gates.close()
         if early:
             early.stop()  # the gate failed, or the build never ran: dbt leaves without opening the warehouse
     return summary
