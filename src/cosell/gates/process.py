@@ -73,8 +73,17 @@ class GateProcess:
         self._process.wait()
 
 
+# Packages Great Expectations imports when they are installed, for what the gates never use (Spark, SQL
+# databases, S3): kept out of this process, `import` of them raising ImportError, which GX takes as "not
+# installed". 0.5 s of the process's 2.9 s start (benchmarks/README.md, run U3); `cosell check` and the
+# DAG's gate tasks import them as before.
+NOT_FOR_THE_GATES = ("pyspark", "sqlalchemy", "boto3", "grpc", "psycopg2")
+
+
 def serve(descriptor: int) -> None:
     """The process's side: import the gates, then run each gate asked for until the run's end closes."""
+    for name in NOT_FOR_THE_GATES:
+        sys.modules.setdefault(name, None)
     from cosell.gates import runner
 
     with socket.socket(fileno=descriptor) as channel, channel.makefile("rb") as reader, \
