@@ -119,26 +119,28 @@ def test_the_run_never_imports_great_expectations_itself(inbox, tmp_path):
         assert (home / "reports" / "data_docs" / stage / "gate_result.json").is_file()
 
 
+@pytest.mark.parametrize("point", ["gates:imported", "gates:check"])  # between two gates; in the middle of one
 def test_a_killed_gate_process_stops_the_run_in_one_line_and_a_rerun_equals_an_undisturbed_run(
-        inbox, undisturbed, tmp_path):
+        inbox, undisturbed, tmp_path, point):
     home = tmp_path / "home"
-    killed = cosell_run(inbox, home, crash_at="gates:check")
+    killed = cosell_run(inbox, home, crash_at=point)
     assert killed.returncode == 1, killed.stderr[-2000:]
     assert killed.stderr.strip().splitlines()[-1] == (
         "cosell: error: nightly run stopped at raw gate (nothing published): "
         "the raw gate's process ended before it answered (killed by signal 9)")
     assert not (home / "published").exists()
+    assert _processes(home, b"dbt") == []  # the dbt started beside the gate was ended with the run
     again = cosell_run(inbox, home)
     assert again.returncode == 0, again.stderr[-2000:]
     assert state(home) == undisturbed
 
 
-def _gate_processes(home: Path) -> list[int]:
-    """Pids of the gate processes of runs on `home` (from /proc: command line and environment)."""
+def _processes(home: Path, marker: bytes) -> list[int]:
+    """Pids of live processes on `home` whose command line holds `marker` (from /proc: command line, environment)."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
-            if (entry.name.isdigit() and b"cosell.gates.process" in (entry / "cmdline").read_bytes()
+            if (entry.name.isdigit() and marker in (entry / "cmdline").read_bytes()
                     and f"COSELL_HOME={home}".encode() in (entry / "environ").read_bytes().split(b"\0")):
                 found.append(int(entry.name))
         except OSError:  # the process ended meanwhile
@@ -146,14 +148,48 @@ def _gate_processes(home: Path) -> list[int]:
     return found
 
 
-def test_the_gate_process_does_not_outlive_a_killed_run(inbox, tmp_path):
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def test_the_gate_process_dies_with_a_run_killed_in_the_middle_of_a_gate(inbox, tmp_path):
     home = tmp_path / "home"
     run = subprocess.Popen([sys.executable, "-m", "cosell.cli", "run", "--inbox", str(inbox)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           env=_env(home, crash_at="land:batch-committed"))
-    assert run.wait(timeout=900) == -9
-    for _ in range(600):  # it sees the run's end of its socket close once its imports are done
-        if not _gate_processes(home):
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(home))
+    try:
+        gates: list[int] = []
+        started = home / "reports" / "data_docs" / "raw"  # the raw gate makes its report folder first
+        for _ in range(9000):
+            gates = gates or _processes(home, b"cosell.gates.process")
+            if started.exists() or run.poll() is not None:
+                break
+            time.sleep(0.02)
+        assert gates, "cosell run started no gate process"
+        assert started.exists() and run.poll() is None
+        run.kill()
+        run.wait()
+    finally:
+        if run.poll() is None:
+            run.kill()
+    for _ in range(250):
+        if not any(_alive(pid) for pid in gates):
             break
-        time.sleep(0.1)
-    assert _gate_processes(home) == []
+        time.sleep(0.02)
+    assert not any(_alive(pid) for pid in gates)
+    assert not (started / "gate_result.json").exists()  # it did not go on with the gate
+
+
+def test_an_os_error_in_the_gate_process_stops_the_run_in_one_line(inbox, tmp_path):
+    """Raised in the run as in-process: the command prints the cause and the path, no traceback."""
+    home = tmp_path / "home"
+    (home / "reports").mkdir(parents=True)
+    (home / "reports" / "data_docs").write_text("a file where the gates write their reports\n")
+    done = cosell_run(inbox, home)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("cosell: error: ")
+    assert str(home / "reports" / "data_docs") in done.stderr.strip().splitlines()[-1]
+    assert not (home / "published").exists()

@@ -285,9 +285,11 @@ def run_nightly(inbox: Path, settings: Settings, until: dt.date | None = None) -
             if step == "marts_gate":
                 gates.close()  # no gate is left: its memory goes back before the payout draft
     finally:
-        gates.close()
-        if early:
-            early.stop()  # the gate failed, or the build never ran: dbt leaves without opening the warehouse
+        try:
+            gates.close()
+        finally:
+            if early:
+                early.stop()  # the gate failed, or the build never ran: dbt leaves without opening the warehouse
     return summary
 
 
