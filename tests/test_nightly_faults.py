@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from processes import MARKER, cmdline_of, marked, new_marker
 
 pytestmark = pytest.mark.slow
 
@@ -33,17 +34,20 @@ def inbox(tmp_path_factory) -> Path:
     return root
 
 
-def _env(home: Path, crash_at: str | None = None) -> dict:
+def _env(home: Path, crash_at: str | None = None, marker: str | None = None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COSELL_")}
     env.update(COSELL_HOME=str(home), COSELL_DUCKDB_THREADS="2")
     if crash_at:
         env["COSELL_CRASH_AT"] = crash_at
+    if marker:
+        env[MARKER] = marker  # every process the run starts carries it (tests/processes.py)
     return env
 
 
-def cosell_run(inbox: Path, home: Path, crash_at: str | None = None) -> subprocess.CompletedProcess:
+def cosell_run(inbox: Path, home: Path, crash_at: str | None = None,
+               marker: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "cosell.cli", "run", "--inbox", str(inbox)], capture_output=True,
-                          text=True, env=_env(home, crash_at), timeout=900)
+                          text=True, env=_env(home, crash_at, marker), timeout=900)
 
 
 def rows(con, relation: str) -> list[str]:
@@ -123,47 +127,34 @@ def test_the_run_never_imports_great_expectations_itself(inbox, tmp_path):
 def test_a_killed_gate_process_stops_the_run_in_one_line_and_a_rerun_equals_an_undisturbed_run(
         inbox, undisturbed, tmp_path, point):
     home = tmp_path / "home"
-    killed = cosell_run(inbox, home, crash_at=point)
+    marker = new_marker()
+    killed = cosell_run(inbox, home, crash_at=point, marker=marker)
     assert killed.returncode == 1, killed.stderr[-2000:]
     assert killed.stderr.strip().splitlines()[-1] == (
         "cosell: error: nightly run stopped at raw gate (nothing published): "
         "the raw gate's process ended before it answered (killed by signal 9)")
     assert not (home / "published").exists()
-    assert _processes(home, b"dbt") == []  # the dbt started beside the gate was ended with the run
+    assert _started_by(marker, "dbt") == []  # the dbt started beside the gate was ended with the run
     again = cosell_run(inbox, home)
     assert again.returncode == 0, again.stderr[-2000:]
     assert state(home) == undisturbed
 
 
-def _processes(home: Path, marker: bytes) -> list[int]:
-    """Pids of live processes on `home` whose command line holds `marker` (from /proc: command line, environment)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if (entry.name.isdigit() and marker in (entry / "cmdline").read_bytes()
-                    and f"COSELL_HOME={home}".encode() in (entry / "environ").read_bytes().split(b"\0")):
-                found.append(int(entry.name))
-        except OSError:  # the process ended meanwhile
-            continue
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
+def _started_by(marker: str, command: str) -> list[int]:
+    """Live processes of a run started with `marker` (tests/processes.py) whose command line holds `command`."""
+    return [pid for pid in marked(marker) if command in cmdline_of(pid)]
 
 
 def test_the_gate_process_dies_with_a_run_killed_in_the_middle_of_a_gate(inbox, tmp_path):
     home = tmp_path / "home"
+    marker = new_marker()
     run = subprocess.Popen([sys.executable, "-m", "cosell.cli", "run", "--inbox", str(inbox)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(home))
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(home, marker=marker))
     try:
         gates: list[int] = []
         started = home / "reports" / "data_docs" / "raw"  # the raw gate makes its report folder first
         for _ in range(9000):
-            gates = gates or _processes(home, b"cosell.gates.process")
+            gates = gates or _started_by(marker, "cosell.gates.process")
             if started.exists() or run.poll() is not None:
                 break
             time.sleep(0.02)
@@ -175,10 +166,10 @@ def test_the_gate_process_dies_with_a_run_killed_in_the_middle_of_a_gate(inbox, 
         if run.poll() is None:
             run.kill()
     for _ in range(250):
-        if not any(_alive(pid) for pid in gates):
+        if not _started_by(marker, "cosell.gates.process"):
             break
         time.sleep(0.02)
-    assert not any(_alive(pid) for pid in gates)
+    assert _started_by(marker, "cosell.gates.process") == []
     assert not (started / "gate_result.json").exists()  # it did not go on with the gate
 
 

@@ -46,15 +46,11 @@ class GateProcess:
 
     def check(self, stage: str, settings: Settings):
         """The gate's GateResult; raises what cosell.gates.runner.check raises (GateFailed, CosellError, ...)."""
-        from cosell.gates.runner import GateFailed
-
         try:
             self._channel.sendall(pickle.dumps((stage, settings)))
             kind, value = pickle.load(self._reader)
         except (OSError, EOFError, pickle.UnpicklingError):
             raise CosellError(f"the {stage} gate's process ended before it answered ({self._ending()})") from None
-        if kind == "failed":
-            raise GateFailed(value)
         if kind == "raise":
             raise value
         if kind == "error":
@@ -136,9 +132,7 @@ def serve(descriptor: int, parent: int) -> None:
             crash_point("gates:check")
             try:
                 message = _answer(("result", runner.check(stage, settings)))
-            except runner.GateFailed as failed:
-                message = _answer(("failed", failed.result))
-            except Exception as error:  # raised in the run as it would be in-process
+            except Exception as error:  # raised in the run as it would be in-process (GateFailed included)
                 error.add_note(f"(in the {stage} gate's process)\n{traceback.format_exc()}")
                 message = _answer(None, error)
             channel.sendall(message)

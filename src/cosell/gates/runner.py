@@ -301,6 +301,9 @@ class GateResult:
 class GateFailed(CosellError):
     """A quality gate failed; `result` holds the full GateResult."""
 
+    def __reduce__(self):  # pickled by its result (cosell.gates.process sends it to the run)
+        return GateFailed, (self.result,)
+
     def __init__(self, result: GateResult):
         self.result = result
         names = "; ".join(f.brief() for f in result.failures)

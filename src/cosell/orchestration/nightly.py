@@ -22,7 +22,6 @@ from typing import Any, Callable
 from cosell.config import Settings
 from cosell.errors import CosellError
 from cosell.faults import crash_point
-from cosell.gates.process import GateProcess
 
 
 def _gate(stage: str) -> Callable:
@@ -255,6 +254,7 @@ def idle_as_of(inbox: Path, settings: Settings, until: dt.date | None = None) ->
 
 def run_nightly(inbox: Path, settings: Settings, until: dt.date | None = None) -> NightlySummary:
     """Land (up to `until`), then every step for what is pending; a failed gate stops before publish."""
+    from cosell.gates.process import GateProcess
     from cosell.landing.load import land
 
     if not Path(inbox).is_dir():
